@@ -1,0 +1,677 @@
+//! Node configuration.
+//!
+//! Four layers, each overriding the one before: built-in defaults, a TOML file
+//! (`--config PATH`), environment variables (`NEUROFLOW_*`), command-line flags. Every layer
+//! is checked as it is applied, so an error names the place the bad value came from: the key
+//! in the file (`node.listen`), the environment variable (`NEUROFLOW_LISTEN`) or the flag.
+//! Unknown keys are errors, not silently ignored.
+//!
+//! ```
+//! use neuroflow::config::{Config, Overrides};
+//!
+//! let env = |name: &str| (name == "NEUROFLOW_LISTEN").then(|| "127.0.0.1:9000".to_string());
+//! let config = Config::load(None, &env, &Overrides::default()).unwrap();
+//! assert_eq!(config.node.listen.port(), 9000);
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use neuroflow_kit::supervisor::Backoff;
+use serde::{Deserialize, Serialize};
+use tracing_subscriber::filter::Targets;
+
+/// Environment variable overriding `node.listen`.
+pub const ENV_LISTEN: &str = "NEUROFLOW_LISTEN";
+/// Environment variable overriding `node.data_dir`.
+pub const ENV_DATA_DIR: &str = "NEUROFLOW_DATA_DIR";
+/// Environment variable overriding `log.level`.
+pub const ENV_LOG: &str = "NEUROFLOW_LOG";
+/// Environment variable overriding `node.shutdown_timeout_secs` (whole seconds).
+pub const ENV_SHUTDOWN_TIMEOUT: &str = "NEUROFLOW_SHUTDOWN_TIMEOUT";
+/// Environment variable overriding `debug.test_hooks` (`1`/`0`, `true`/`false`, ...).
+pub const ENV_TEST_HOOKS: &str = "NEUROFLOW_TEST_HOOKS";
+
+/// Longest accepted shutdown timeout.
+const MAX_SHUTDOWN_TIMEOUT_SECS: u64 = 3600;
+/// Longest accepted restart-intensity window.
+const MAX_WITHIN_SECS: u64 = 86_400;
+/// Longest accepted delay between two restarts.
+const MAX_BACKOFF_MS: u64 = 600_000;
+/// A child that stays up this long starts its backoff afresh.
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(30);
+
+/// The whole configuration of a node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub supervision: SupervisionConfig,
+    pub log: LogConfig,
+    pub debug: DebugConfig,
+}
+
+/// `[node]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Address of the HTTP listener, `IP:PORT`; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Directory for the node's state; created at start.
+    pub data_dir: PathBuf,
+    /// Bound on a graceful shutdown (draining requests, stopping the tree).
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            data_dir: PathBuf::from("./.neuroflow"),
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+/// `[supervision]`: restart intensity and backoff of the node's supervisors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisionConfig {
+    /// More restarts than this within `within_secs` and a supervisor gives up (escalates).
+    pub max_restarts: u32,
+    pub within_secs: u64,
+    /// Delay before the first restart of a child; doubles per restart in a row.
+    pub backoff_initial_ms: u64,
+    /// Cap of the restart delay.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for SupervisionConfig {
+    fn default() -> Self {
+        Self {
+            max_restarts: 5,
+            within_secs: 10,
+            backoff_initial_ms: 50,
+            backoff_max_ms: 5000,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A level (`info`) or comma-separated directives (`warn,neuroflow=debug`).
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_string(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[debug]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DebugConfig {
+    /// Enables fault-injection routes (`POST /api/v1/node/actors/{path}/fail`). For tests
+    /// and drills only.
+    pub test_hooks: bool,
+}
+
+/// Values given as command-line flags; they win over every other layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Where a bad value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A key in the config file.
+    File(PathBuf),
+    /// An environment variable.
+    Env,
+    /// The configuration as a whole, after every layer was applied.
+    Merged,
+}
+
+/// An invalid configuration: which value, where it came from, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub origin: Origin,
+    /// Dotted key (`node.listen`) or environment variable name; `None` when the problem is
+    /// not tied to one value (unreadable file, TOML syntax).
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Origin::File(path) => write!(f, "invalid config file {}: ", path.display())?,
+            Origin::Env => f.write_str("invalid environment variable ")?,
+            Origin::Merged => f.write_str("invalid configuration: ")?,
+        }
+        match &self.key {
+            Some(key) => write!(f, "{key}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Builds the configuration from the defaults, an optional file, the environment (read
+    /// through `env`, so that callers and tests choose what it holds) and the flags.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(env)?;
+        config.apply_flags(flags);
+        config.validate(&Origin::Merged)?;
+        Ok(config)
+    }
+
+    /// The process environment, for [`Config::load`].
+    pub fn process_env(name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    /// Reads and checks a TOML config file; absent keys keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let origin = Origin::File(path.to_path_buf());
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            origin: origin.clone(),
+            key: None,
+            message: format!("cannot read it: {e}"),
+        })?;
+        Self::from_toml(&text, origin)
+    }
+
+    /// Parses and checks TOML text; errors are reported against `origin`.
+    pub fn from_toml(text: &str, origin: Origin) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError {
+            origin: origin.clone(),
+            key: None,
+            message: toml_message(text, &e),
+        })?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigError {
+                origin: origin.clone(),
+                key: (path != ".").then_some(path),
+                message: toml_message(text, e.inner()),
+            }
+        })?;
+        config.validate(&origin)?;
+        Ok(config)
+    }
+
+    /// Applies the `NEUROFLOW_*` variables; an empty variable counts as unset.
+    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let bad = |name: &str, value: &str, message: String| ConfigError {
+            origin: Origin::Env,
+            key: Some(name.to_string()),
+            message: format!("{message} (got {value:?})"),
+        };
+        if let Some(v) = get(ENV_LISTEN) {
+            self.node.listen = parse_listen(&v).map_err(|m| bad(ENV_LISTEN, &v, m))?;
+        }
+        if let Some(v) = get(ENV_DATA_DIR) {
+            self.node.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get(ENV_LOG) {
+            check_level(&v).map_err(|m| bad(ENV_LOG, &v, m))?;
+            self.log.level = v;
+        }
+        if let Some(v) = get(ENV_SHUTDOWN_TIMEOUT) {
+            let secs = v
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| "expected a whole number of seconds".to_string())
+                .and_then(|s| check_shutdown_timeout(s).map(|()| s))
+                .map_err(|m| bad(ENV_SHUTDOWN_TIMEOUT, &v, m))?;
+            self.node.shutdown_timeout_secs = secs;
+        }
+        if let Some(v) = get(ENV_TEST_HOOKS) {
+            self.debug.test_hooks = parse_bool(&v).map_err(|m| bad(ENV_TEST_HOOKS, &v, m))?;
+        }
+        Ok(())
+    }
+
+    /// Applies the command-line flags (already parsed and checked by the CLI).
+    pub fn apply_flags(&mut self, flags: &Overrides) {
+        if let Some(listen) = flags.listen {
+            self.node.listen = listen;
+        }
+        if let Some(dir) = &flags.data_dir {
+            self.node.data_dir = dir.clone();
+        }
+    }
+
+    /// Checks the constraints the types alone do not express.
+    pub fn validate(&self, origin: &Origin) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            origin: origin.clone(),
+            key: Some(key.to_string()),
+            message,
+        };
+        if self.node.data_dir.as_os_str().is_empty() {
+            return Err(err("node.data_dir", "must not be empty".into()));
+        }
+        check_shutdown_timeout(self.node.shutdown_timeout_secs)
+            .map_err(|m| err("node.shutdown_timeout_secs", m))?;
+        let s = &self.supervision;
+        if !(1..=MAX_WITHIN_SECS).contains(&s.within_secs) {
+            return Err(err(
+                "supervision.within_secs",
+                format!(
+                    "must be between 1 and {MAX_WITHIN_SECS} (got {})",
+                    s.within_secs
+                ),
+            ));
+        }
+        if s.backoff_max_ms > MAX_BACKOFF_MS {
+            return Err(err(
+                "supervision.backoff_max_ms",
+                format!(
+                    "must be at most {MAX_BACKOFF_MS} (got {})",
+                    s.backoff_max_ms
+                ),
+            ));
+        }
+        if s.backoff_initial_ms > s.backoff_max_ms {
+            return Err(err(
+                "supervision.backoff_initial_ms",
+                format!(
+                    "must not exceed supervision.backoff_max_ms ({} > {})",
+                    s.backoff_initial_ms, s.backoff_max_ms
+                ),
+            ));
+        }
+        check_level(&self.log.level).map_err(|m| err("log.level", m))?;
+        Ok(())
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.node.shutdown_timeout_secs)
+    }
+
+    /// Restart intensity window of the node's supervisors.
+    pub fn restart_window(&self) -> Duration {
+        Duration::from_secs(self.supervision.within_secs)
+    }
+
+    /// Restart backoff of the node's supervisors.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial: Duration::from_millis(self.supervision.backoff_initial_ms),
+            max: Duration::from_millis(self.supervision.backoff_max_ms),
+            reset_after: BACKOFF_RESET_AFTER,
+        }
+    }
+}
+
+impl LogConfig {
+    /// The log filter; [`Config::validate`] guarantees that the level parses.
+    pub fn filter(&self) -> Targets {
+        Targets::from_str(&self.level).unwrap_or_else(|_| Targets::new())
+    }
+}
+
+/// An error from the TOML parser or deserializer, as one line with its position.
+fn toml_message(text: &str, err: &toml::de::Error) -> String {
+    let message = err.message().trim_end();
+    match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("{message} (line {line}, column {column})")
+        }
+        None => message.to_string(),
+    }
+}
+
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| "expected an IP:PORT socket address, e.g. 127.0.0.1:7700".to_string())
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected 1/0, true/false, yes/no or on/off".to_string()),
+    }
+}
+
+fn check_shutdown_timeout(secs: u64) -> Result<(), String> {
+    if (1..=MAX_SHUTDOWN_TIMEOUT_SECS).contains(&secs) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be between 1 and {MAX_SHUTDOWN_TIMEOUT_SECS} seconds (got {secs})"
+        ))
+    }
+}
+
+const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// A level filter is `LEVEL` or `TARGET=LEVEL`, comma-separated. Checked strictly: a bare
+/// word that is not a level would otherwise be read as a target enabled at every level.
+fn check_level(value: &str) -> Result<(), String> {
+    let expected = || format!("expected one of {} or TARGET=LEVEL", LEVELS.join(", "));
+    if value.trim().is_empty() {
+        return Err(format!("empty; {}", expected()));
+    }
+    for directive in value.split(',').map(str::trim) {
+        let level = match directive.split_once('=') {
+            Some((target, level)) if !target.trim().is_empty() => level,
+            Some(_) => return Err(format!("directive {directive:?} has no target")),
+            None => directive,
+        };
+        if !LEVELS.contains(&level.trim().to_ascii_lowercase().as_str()) {
+            return Err(format!("unknown level {:?}; {}", level.trim(), expected()));
+        }
+    }
+    Targets::from_str(value)
+        .map(|_| ())
+        .map_err(|e| format!("{e}; {}", expected()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn file(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Origin::File(PathBuf::from("node.toml")))
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let config = Config::load(None, &no_env, &Overrides::default()).unwrap();
+        assert_eq!(config.node.listen, addr("127.0.0.1:7700"));
+        assert_eq!(config.node.data_dir, PathBuf::from("./.neuroflow"));
+        assert_eq!(config.shutdown_timeout(), Duration::from_secs(10));
+        assert_eq!(config.log.level, "info");
+        assert_eq!(config.log.format, LogFormat::Text);
+        assert!(!config.debug.test_hooks);
+        assert_eq!(config.backoff().initial, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn full_file_is_read() {
+        let config = file(
+            r#"
+            [node]
+            listen = "0.0.0.0:8080"
+            data_dir = "/var/lib/neuroflow"
+            shutdown_timeout_secs = 3
+            [supervision]
+            max_restarts = 2
+            within_secs = 60
+            backoff_initial_ms = 10
+            backoff_max_ms = 100
+            [log]
+            level = "warn,neuroflow=debug"
+            format = "json"
+            [debug]
+            test_hooks = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.node.listen, addr("0.0.0.0:8080"));
+        assert_eq!(config.node.data_dir, PathBuf::from("/var/lib/neuroflow"));
+        assert_eq!(config.node.shutdown_timeout_secs, 3);
+        assert_eq!(config.supervision.max_restarts, 2);
+        assert_eq!(config.restart_window(), Duration::from_secs(60));
+        assert_eq!(config.backoff().max, Duration::from_millis(100));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert!(config.debug.test_hooks);
+    }
+
+    #[test]
+    fn partial_file_keeps_defaults() {
+        let config = file("[node]\nshutdown_timeout_secs = 2\n").unwrap();
+        assert_eq!(config.node.shutdown_timeout_secs, 2);
+        assert_eq!(config.node.listen, addr("127.0.0.1:7700"));
+        assert_eq!(config.supervision, SupervisionConfig::default());
+    }
+
+    #[test]
+    fn precedence_defaults_file_env_flags() {
+        let dir = std::env::temp_dir().join(format!("neuroflow-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("precedence.toml");
+        std::fs::write(
+            &path,
+            "[node]\nlisten = \"127.0.0.1:1001\"\ndata_dir = \"/file\"\nshutdown_timeout_secs = 4\n[log]\nlevel = \"debug\"\n",
+        )
+        .unwrap();
+
+        // File over defaults.
+        let c = Config::load(Some(&path), &no_env, &Overrides::default()).unwrap();
+        assert_eq!(c.node.listen, addr("127.0.0.1:1001"));
+        assert_eq!(c.node.data_dir, PathBuf::from("/file"));
+        assert_eq!(c.node.shutdown_timeout_secs, 4);
+        assert_eq!(c.log.level, "debug");
+
+        // Env over file.
+        let env = env_of(&[
+            (ENV_LISTEN, "127.0.0.1:1002"),
+            (ENV_DATA_DIR, "/env"),
+            (ENV_LOG, "error"),
+            (ENV_SHUTDOWN_TIMEOUT, "7"),
+            (ENV_TEST_HOOKS, "1"),
+        ]);
+        let c = Config::load(Some(&path), &env, &Overrides::default()).unwrap();
+        assert_eq!(c.node.listen, addr("127.0.0.1:1002"));
+        assert_eq!(c.node.data_dir, PathBuf::from("/env"));
+        assert_eq!(c.log.level, "error");
+        assert_eq!(c.node.shutdown_timeout_secs, 7);
+        assert!(c.debug.test_hooks);
+
+        // Flags over env.
+        let flags = Overrides {
+            listen: Some(addr("127.0.0.1:1003")),
+            data_dir: Some(PathBuf::from("/flag")),
+        };
+        let c = Config::load(Some(&path), &env, &flags).unwrap();
+        assert_eq!(c.node.listen, addr("127.0.0.1:1003"));
+        assert_eq!(c.node.data_dir, PathBuf::from("/flag"));
+        // Layers without a flag keep the env value.
+        assert_eq!(c.log.level, "error");
+
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn empty_env_counts_as_unset() {
+        let env = env_of(&[(ENV_LISTEN, ""), (ENV_TEST_HOOKS, " ")]);
+        let c = Config::load(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(c.node.listen, addr("127.0.0.1:7700"));
+        assert!(!c.debug.test_hooks);
+    }
+
+    #[test]
+    fn test_hooks_env_values() {
+        for (value, expected) in [
+            ("1", true),
+            ("TRUE", true),
+            ("on", true),
+            ("0", false),
+            ("no", false),
+        ] {
+            let env = env_of(&[(ENV_TEST_HOOKS, value)]);
+            let c = Config::load(None, &env, &Overrides::default()).unwrap();
+            assert_eq!(c.debug.test_hooks, expected, "{value}");
+        }
+        let env = env_of(&[(ENV_TEST_HOOKS, "maybe")]);
+        let err = Config::load(None, &env, &Overrides::default()).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(ENV_TEST_HOOKS));
+    }
+
+    #[test]
+    fn bad_env_values_name_the_variable() {
+        for (name, value) in [
+            (ENV_LISTEN, "not-an-address"),
+            (ENV_LISTEN, "localhost"),
+            (ENV_LOG, "loud"),
+            (ENV_SHUTDOWN_TIMEOUT, "soon"),
+            (ENV_SHUTDOWN_TIMEOUT, "0"),
+        ] {
+            let env = env_of(&[(name, value)]);
+            let err = Config::load(None, &env, &Overrides::default()).unwrap_err();
+            assert_eq!(err.origin, Origin::Env);
+            assert_eq!(err.key.as_deref(), Some(name));
+            let text = err.to_string();
+            assert!(text.contains(name) && text.contains(value), "{text}");
+        }
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let err = file("[node\nlisten = 1").unwrap_err();
+        assert_eq!(err.key, None);
+        assert!(err.to_string().contains("node.toml"), "{err}");
+        assert!(err.message.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = file("[node]\nlisten = \"127.0.0.1:1\"\nport = 3\n").unwrap_err();
+        assert!(err.to_string().contains("port"), "{err}");
+        assert!(
+            err.key.as_deref().unwrap_or("").starts_with("node"),
+            "{err:?}"
+        );
+
+        let err = file("[nodes]\nlisten = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(err.to_string().contains("nodes"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = file("[node]\nshutdown_timeout_secs = \"ten\"\n").unwrap_err();
+        assert_eq!(
+            err.key.as_deref(),
+            Some("node.shutdown_timeout_secs"),
+            "{err}"
+        );
+        let err = file("[debug]\ntest_hooks = 1\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("debug.test_hooks"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_in_file_names_the_key() {
+        let err = file("[node]\nlisten = \"127.0.0.1\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("node.listen"), "{err}");
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn semantic_constraints() {
+        let cases = [
+            (
+                "[node]\nshutdown_timeout_secs = 0\n",
+                "node.shutdown_timeout_secs",
+            ),
+            ("[node]\ndata_dir = \"\"\n", "node.data_dir"),
+            (
+                "[supervision]\nwithin_secs = 0\n",
+                "supervision.within_secs",
+            ),
+            (
+                "[supervision]\nbackoff_initial_ms = 10\nbackoff_max_ms = 5\n",
+                "supervision.backoff_initial_ms",
+            ),
+            (
+                "[supervision]\nbackoff_max_ms = 9999999\n",
+                "supervision.backoff_max_ms",
+            ),
+            ("[log]\nlevel = \"verbose\"\n", "log.level"),
+            ("[log]\nlevel = \"=debug\"\n", "log.level"),
+            ("[log]\nformat = \"xml\"\n", "log.format"),
+        ];
+        for (text, key) in cases {
+            let err = file(text).unwrap_err();
+            assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn merged_constraints_are_checked_after_env() {
+        // Valid file, then an env value that is fine alone; the result still validates.
+        let env = env_of(&[(ENV_LOG, "warn,neuroflow=trace")]);
+        let c = Config::load(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(c.log.level, "warn,neuroflow=trace");
+        let filter = c.log.filter();
+        assert!(filter.would_enable("neuroflow::node", &tracing::Level::TRACE));
+        assert!(!filter.would_enable("hyper", &tracing::Level::INFO));
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Config::load(
+            Some(Path::new("/nonexistent/neuroflow.toml")),
+            &no_env,
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/neuroflow.toml"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("cannot read"), "{err}");
+    }
+}

@@ -1,0 +1,26 @@
+//! # neuroflow
+//!
+//! NeuroFlow is an actor-system runtime for AI agents: agents, code sandboxes, tool routers,
+//! peer links and telemetry exporters are supervised actors that talk through typed,
+//! traced messages.
+//!
+//! This crate assembles those actors into a node and gives it its outside faces:
+//!
+//! - [`kit`]: the actor kit (envelopes, supervision, metrics, message protocols);
+//! - [`config`]: the node's configuration (defaults, TOML file, environment, flags);
+//! - [`node`]: the node's supervision tree and its lifecycle ([`node::Node`]);
+//! - [`api`]: the HTTP API, served by a supervised actor;
+//! - [`cli`]: the `neuroflow-node` command line;
+//! - [`logging`] and [`shutdown`]: log output and the signals that stop a node.
+
+pub use neuroflow_kit as kit;
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod node;
+pub mod shutdown;
+
+pub use config::Config;
+pub use node::{Node, NodeError, VERSION};

@@ -1,0 +1,226 @@
+//! The node: binds its socket, starts its supervision tree, runs until asked to stop.
+//!
+//! ```no_run
+//! use neuroflow::config::Config;
+//! use neuroflow::node::Node;
+//!
+//! # async fn run() -> Result<(), neuroflow::node::NodeError> {
+//! let node = Node::start(&Config::default()).await?;
+//! println!("serving on {}", node.local_addr());
+//! // Runs until the future completes; its output is logged as the reason.
+//! node.run_until(async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//!     "ctrl-c"
+//! })
+//! .await
+//! # }
+//! ```
+
+pub mod telemetry;
+pub mod tree;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use neuroflow_kit::actor::ActorHandle;
+use neuroflow_kit::metrics::{Metrics, MetricsError};
+use neuroflow_kit::supervisor::{RootExit, Supervisor, SupervisorHandle};
+use tokio::task::JoinHandle;
+
+use crate::api::HttpServer;
+use crate::config::Config;
+use crate::shutdown::Signals;
+use telemetry::{MetricsActor, NodeMetrics};
+
+/// Version of this node, as reported by `/healthz`, `neuroflow_node_info` and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why a node could not start, or stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install the signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error("the supervision tree failed to start: {0}")]
+    Start(String),
+    #[error("the root supervisor failed; the node stops: {0}")]
+    RootFailed(String),
+}
+
+/// A running node.
+pub struct Node {
+    config: Config,
+    local_addr: SocketAddr,
+    root: SupervisorHandle,
+    root_join: JoinHandle<RootExit>,
+    registry: Arc<Metrics>,
+    metrics: ActorHandle<MetricsActor>,
+    http: ActorHandle<HttpServer>,
+    supervisors: Vec<(&'static str, SupervisorHandle)>,
+    /// Kept open for the node's whole life: every HTTP server incarnation serves a duplicate.
+    _listener: Arc<TcpListener>,
+}
+
+impl Node {
+    /// Creates the data directory, binds the listener and starts the supervision tree.
+    pub async fn start(config: &Config) -> Result<Self, NodeError> {
+        let started = Instant::now();
+        let data_dir = &config.node.data_dir;
+        std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let addr = config.node.listen;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| NodeError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| NodeError::Bind { addr, source })?;
+        let listener = Arc::new(listener);
+
+        let registry = Metrics::new()?;
+        let node_metrics = NodeMetrics::register(registry.clone(), VERSION, started)?;
+        let tree = tree::build(tree::Parts {
+            config: config.clone(),
+            version: VERSION,
+            listener: listener.clone(),
+            metrics: node_metrics,
+        });
+        let root = tree.root;
+        let root_join = Supervisor::start_root_with(tree.spec, registry.clone(), &root)
+            .await
+            .map_err(|e| NodeError::Start(e.to_string()))?;
+        if config.debug.test_hooks {
+            tracing::warn!(
+                "test hooks enabled: POST /api/v1/node/actors/{{path}}/fail makes the actor at {{path}} fail"
+            );
+        }
+        tracing::info!(
+            addr = %local_addr,
+            data_dir = %data_dir.display(),
+            version = VERSION,
+            "node started"
+        );
+        Ok(Self {
+            config: config.clone(),
+            local_addr,
+            root,
+            root_join,
+            registry,
+            metrics: tree.metrics,
+            http: tree.http,
+            supervisors: tree.supervisors,
+            _listener: listener,
+        })
+    }
+
+    /// The address the HTTP API is served on (the real port when `listen` asked for 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The root supervisor (`node`).
+    pub fn root(&self) -> &SupervisorHandle {
+        &self.root
+    }
+
+    /// One of the root's child supervisors by name (`telemetry`, ..., `api`).
+    pub fn supervisor(&self, name: &str) -> Option<&SupervisorHandle> {
+        self.supervisors
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, handle)| handle)
+    }
+
+    /// The node's metric registry.
+    pub fn registry(&self) -> &Arc<Metrics> {
+        &self.registry
+    }
+
+    /// The metrics actor (`node/telemetry/metrics`).
+    pub fn metrics(&self) -> &ActorHandle<MetricsActor> {
+        &self.metrics
+    }
+
+    /// The HTTP server actor (`node/api/http`).
+    pub fn http(&self) -> &ActorHandle<HttpServer> {
+        &self.http
+    }
+
+    /// Runs until `shutdown` completes (its output is logged as the reason), then stops
+    /// gracefully: `Ok`. If the root supervisor
+    /// fails first (its restart intensity was exceeded), returns [`NodeError::RootFailed`].
+    pub async fn run_until<F>(mut self, shutdown: F) -> Result<(), NodeError>
+    where
+        F: Future<Output: std::fmt::Display>,
+    {
+        tokio::select! {
+            reason = shutdown => {
+                tracing::info!(%reason, "shutting down");
+                self.stop().await;
+                Ok(())
+            }
+            exit = &mut self.root_join => {
+                let reason = match exit {
+                    Ok(RootExit::Failed(reason)) => reason,
+                    Ok(RootExit::Stopped) => "it stopped on its own".to_string(),
+                    Err(err) => err.to_string(),
+                };
+                tracing::error!(%reason, "the root supervisor failed; stopping the node");
+                Err(NodeError::RootFailed(reason))
+            }
+        }
+    }
+
+    /// Stops the tree, children last-started first (the HTTP server drains and goes first),
+    /// within the configured shutdown timeout.
+    pub async fn stop(self) {
+        let timeout = self.config.shutdown_timeout();
+        let begun = Instant::now();
+        if tokio::time::timeout(timeout, self.root.stop(timeout))
+            .await
+            .is_err()
+        {
+            tracing::warn!("the tree did not stop within {timeout:?}; exiting anyway");
+        }
+        let left = timeout
+            .saturating_sub(begun.elapsed())
+            .max(Duration::from_millis(100));
+        let _ = tokio::time::timeout(left, self.root_join).await;
+        tracing::info!(elapsed = ?begun.elapsed(), "node stopped");
+    }
+}
+
+/// `neuroflow-node serve`: starts the node, prints `neuroflow-node listening on http://ADDR`
+/// on stdout, and runs until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), NodeError> {
+    let mut signals = Signals::install().map_err(NodeError::Signals)?;
+    let node = Node::start(&config).await?;
+    announce(node.local_addr());
+    node.run_until(signals.recv()).await
+}
+
+/// The one line a supervisor of the process (or a test) waits for.
+fn announce(addr: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "neuroflow-node listening on http://{addr}");
+    let _ = out.flush();
+}
