@@ -280,11 +280,19 @@ fn opentelemetry_conversion() {
     assert_eq!((back.parent, back.state.len()), (parent, 0));
 }
 
-/// The wire shape, written independently of the module's private wire struct.
+/// The wire shapes, written independently of the module's private wire structs.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Raw<T> {
     traceparent: T,
-    tracestate: T,
+    tracestate: String,
+}
+
+/// Binary traceparent: trace-id, parent-id, flags.
+fn binary_parent(trace_id: &[u8; 16], parent_id: &[u8; 8], flags: u8) -> serde_bytes::ByteBuf {
+    let mut b = trace_id.to_vec();
+    b.extend_from_slice(parent_id);
+    b.push(flags);
+    serde_bytes::ByteBuf::from(b)
 }
 
 #[test]
@@ -295,41 +303,58 @@ fn serde_round_trip_and_shape() {
         let bytes = bytes.unwrap();
         assert_eq!(rmp_serde::from_slice::<TraceContext>(&bytes).unwrap(), cx);
     }
+    // MessagePack: a 25-byte binary traceparent.
     let named = rmp_serde::to_vec_named(&cx).unwrap();
-    let raw: Raw<String> = rmp_serde::from_slice(&named).unwrap();
+    let raw: Raw<serde_bytes::ByteBuf> = rmp_serde::from_slice(&named).unwrap();
     let expected = Raw {
-        traceparent: TP.to_owned(),
+        traceparent: binary_parent(&cx.parent.trace_id.0, &cx.parent.parent_id.0, 1),
         tracestate: state.to_owned(),
     };
     assert_eq!(raw, expected);
-    let bare = TraceContext::parse(TP, None).unwrap();
-    let raw: Raw<String> = rmp_serde::from_slice(&rmp_serde::to_vec(&bare).unwrap()).unwrap();
+    assert_eq!(&raw.traceparent[..4], &[0x4b, 0xf9, 0x2f, 0x35]);
+    // JSON: the two W3C header strings.
+    let json = serde_json::to_value(&cx).unwrap();
     assert_eq!(
-        (raw.traceparent.as_str(), raw.tracestate.as_str()),
-        (TP, "")
+        json,
+        serde_json::json!({"traceparent": TP, "tracestate": state})
     );
+    assert_eq!(serde_json::from_value::<TraceContext>(json).unwrap(), cx);
     // A missing `tracestate` field means an empty one.
+    let bare = TraceContext::parse(TP, None).unwrap();
+    let only_parent = serde_json::json!({ "traceparent": TP });
+    assert_eq!(
+        serde_json::from_value::<TraceContext>(only_parent).unwrap(),
+        bare
+    );
     #[derive(Serialize)]
     struct OnlyParent {
-        traceparent: &'static str,
+        traceparent: serde_bytes::ByteBuf,
     }
-    let only_parent = rmp_serde::to_vec_named(&OnlyParent { traceparent: TP }).unwrap();
-    let decoded: TraceContext = rmp_serde::from_slice(&only_parent).unwrap();
+    let only = OnlyParent {
+        traceparent: binary_parent(&bare.parent.trace_id.0, &bare.parent.parent_id.0, 1),
+    };
+    let decoded: TraceContext =
+        rmp_serde::from_slice(&rmp_serde::to_vec_named(&only).unwrap()).unwrap();
     assert_eq!(decoded, bare);
 }
 
 #[test]
 fn serde_rejects_malformed() {
-    let zero = format!("00-{}-{P}-01", "0".repeat(32));
+    let good = TraceContext::parse(TP, None).unwrap();
+    let (t, p) = (good.parent.trace_id.0, good.parent.parent_id.0);
     let cases = [
-        (zero.as_str(), "", "trace-id is all zeros"),
-        ("garbage", "", "version must be"),
-        (TP, "foo=1,foo=2", "\"foo\" appears more than once"),
+        (binary_parent(&[0; 16], &p, 1), "", "trace-id is all zeros"),
+        (binary_parent(&t, &[0; 8], 1), "", "parent-id is all zeros"),
+        (
+            binary_parent(&t, &p, 1),
+            "foo=1,foo=2",
+            "\"foo\" appears more than once",
+        ),
     ];
     for (traceparent, tracestate, message) in cases {
         let raw = Raw {
             traceparent,
-            tracestate,
+            tracestate: tracestate.to_owned(),
         };
         for bytes in [rmp_serde::to_vec(&raw), rmp_serde::to_vec_named(&raw)] {
             let result = rmp_serde::from_slice::<TraceContext>(&bytes.unwrap());
@@ -337,14 +362,37 @@ fn serde_rejects_malformed() {
             assert!(err.contains(message), "{err:?} lacks {message:?}");
         }
     }
-    let good = rmp_serde::to_vec(&TraceContext::parse(TP, None).unwrap()).unwrap();
-    assert!(rmp_serde::from_slice::<TraceContext>(&good[..good.len() - 5]).is_err());
-    let ints = Raw {
-        traceparent: 7,
-        tracestate: 8,
+    // Wrong lengths and types.
+    let short = Raw {
+        traceparent: serde_bytes::ByteBuf::from(vec![1u8; 24]),
+        tracestate: String::new(),
     };
-    for bytes in [rmp_serde::to_vec(&42u32), rmp_serde::to_vec(&ints)] {
-        assert!(rmp_serde::from_slice::<TraceContext>(&bytes.unwrap()).is_err());
+    let text = Raw {
+        traceparent: TP.to_owned(),
+        tracestate: String::new(),
+    };
+    let encoded = rmp_serde::to_vec(&good).unwrap();
+    for bytes in [
+        rmp_serde::to_vec(&short).unwrap(),
+        rmp_serde::to_vec(&text).unwrap(),
+        rmp_serde::to_vec(&42u32).unwrap(),
+        encoded[..encoded.len() - 5].to_vec(),
+    ] {
+        assert!(rmp_serde::from_slice::<TraceContext>(&bytes).is_err());
+    }
+    // JSON is checked as strictly.
+    for (traceparent, message) in [
+        (
+            format!("00-{}-{P}-01", "0".repeat(32)),
+            "trace-id is all zeros",
+        ),
+        ("garbage".to_owned(), "version must be"),
+    ] {
+        let json = serde_json::json!({ "traceparent": traceparent });
+        let err = serde_json::from_value::<TraceContext>(json)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(message), "{err:?} lacks {message:?}");
     }
 }
 
