@@ -192,36 +192,24 @@ impl<A: Actor> ractor::Actor for Hosted<A> {
         mail: Mail<A>,
         state: &mut HostedState<A>,
     ) -> Result<(), ActorProcessingErr> {
-        let Mail { kind, _queued } = mail;
-        drop(_queued);
-        let (envelope, reply) = match kind {
-            MailKind::Fail(reason) => return Err(reason.into()),
-            MailKind::Deliver { envelope, reply } => (envelope, reply),
-        };
-        let ctx = &state.ctx;
-        if envelope.is_expired() {
-            ctx.metrics.record_expired();
-            if let Some(tx) = reply {
-                let _ = tx.send(Err(CallError::Expired {
-                    actor: ctx.path.to_string(),
-                }));
-            }
+        let Some(Prepared {
+            payload,
+            reply,
+            span,
+            handling,
+        }) = prepare(&state.ctx, mail)?
+        else {
             return Ok(());
-        }
-        let span = propagation::handling_span(A::KIND, &ctx.path, &envelope);
-        let handling = Handling {
-            actor: ctx.path.clone(),
-            trace: envelope.trace,
-            deadline: envelope.deadline,
         };
         let started = Instant::now();
         let result = propagation::scope(
             handling,
             self.actor
-                .handle(ctx, envelope.payload, &mut state.inner)
+                .handle(&state.ctx, payload, &mut state.inner)
                 .instrument(span),
         )
         .await;
+        let ctx = &state.ctx;
         ctx.metrics.record_handled(started.elapsed().as_secs_f64());
         match result {
             Ok(value) => {
@@ -241,6 +229,57 @@ impl<A: Actor> ractor::Actor for Hosted<A> {
             }
         }
     }
+}
+
+/// A delivery ready to be handled: what the handler future needs and nothing more (the
+/// future is moved on every message, so its size is paid per message).
+struct Prepared<A: Actor> {
+    payload: A::Msg,
+    reply: Option<ReplyTx<A>>,
+    span: tracing::Span,
+    handling: Handling,
+}
+
+/// Unpacks a mail: `Err` for an injected fault, `None` for a message whose deadline has
+/// passed (counted, and its caller told).
+fn prepare<A: Actor>(
+    ctx: &Ctx<A>,
+    mail: Mail<A>,
+) -> Result<Option<Prepared<A>>, ActorProcessingErr> {
+    let Mail { kind, _queued } = mail;
+    drop(_queued);
+    let (envelope, reply) = match kind {
+        MailKind::Fail(reason) => return Err(reason.into()),
+        MailKind::Deliver { envelope, reply } => (envelope, reply),
+    };
+    // A caller waiting on a reply gives up exactly at the deadline, so a closed reply
+    // channel is the deadline having passed, known without reading the clock. Without a
+    // reply channel (tells, envelopes from other nodes) the wall clock decides.
+    let expired = match &reply {
+        Some(tx) => tx.is_closed(),
+        None => envelope.is_expired(),
+    };
+    if expired {
+        ctx.metrics.record_expired();
+        if let Some(tx) = reply {
+            let _ = tx.send(Err(CallError::Expired {
+                actor: ctx.path.to_string(),
+            }));
+        }
+        return Ok(None);
+    }
+    let span = propagation::handling_span(A::KIND, &ctx.path, &envelope);
+    let handling = Handling {
+        actor: ctx.path.clone(),
+        trace: envelope.trace,
+        deadline: envelope.deadline,
+    };
+    Ok(Some(Prepared {
+        payload: envelope.payload,
+        reply,
+        span,
+        handling,
+    }))
 }
 
 impl<A: Actor> Hosted<A> {
@@ -334,22 +373,22 @@ impl<A: Actor> ActorHandle<A> {
         slot.current.is_some()
     }
 
-    fn current(&self) -> Result<(ActorRef<Mail<A>>, ActorMetrics), CallError> {
-        let slot = self.inner.slot.read().unwrap_or_else(|p| p.into_inner());
-        slot.current.clone().ok_or_else(|| CallError::Unavailable {
-            actor: self.path_of(&slot),
-            reason: slot.down_reason.to_string(),
-        })
-    }
-
     fn path_of(&self, slot: &Slot<A>) -> String {
         slot.path
             .as_ref()
             .map_or_else(|| self.inner.name.clone(), ToString::to_string)
     }
 
+    /// Posts to the live incarnation. The send happens under the read lock, so the hot path
+    /// clones no handle: a restart waits for at most one `send_message`.
     fn post(&self, kind: MailKind<A>) -> Result<(), CallError> {
-        let (actor, metrics) = self.current()?;
+        let slot = self.inner.slot.read().unwrap_or_else(|p| p.into_inner());
+        let Some((actor, metrics)) = &slot.current else {
+            return Err(CallError::Unavailable {
+                actor: self.path_of(&slot),
+                reason: slot.down_reason.to_string(),
+            });
+        };
         let mail = Mail {
             kind,
             _queued: metrics.enqueue(),
@@ -357,7 +396,7 @@ impl<A: Actor> ActorHandle<A> {
         actor
             .send_message(mail)
             .map_err(|_| CallError::Unavailable {
-                actor: self.path(),
+                actor: self.path_of(&slot),
                 reason: "stopping".to_string(),
             })
     }
@@ -379,12 +418,28 @@ impl<A: Actor> ActorHandle<A> {
     /// handled by the caller has a nearer deadline).
     pub async fn call(&self, msg: A::Msg, timeout: Duration) -> Result<A::Reply, CallError> {
         let timeout = propagation::inherited_budget().map_or(timeout, |left| left.min(timeout));
-        self.call_envelope(Envelope::new(msg).with_timeout(timeout), timeout)
+        self.request(Envelope::new(msg).with_timeout(timeout), timeout)
             .await
     }
 
-    /// Sends a prepared envelope and waits at most `timeout` for the reply.
+    /// Sends a prepared envelope (e.g. one that arrived from another node) and waits for the
+    /// reply for at most `timeout`, or less if the envelope's own deadline is nearer; an
+    /// envelope already past its deadline is not sent at all.
     pub async fn call_envelope(
+        &self,
+        envelope: Envelope<A::Msg>,
+        timeout: Duration,
+    ) -> Result<A::Reply, CallError> {
+        let timeout = envelope
+            .deadline
+            .map_or(timeout, |d| d.remaining().min(timeout));
+        if timeout.is_zero() {
+            return Err(CallError::Expired { actor: self.path() });
+        }
+        self.request(envelope, timeout).await
+    }
+
+    async fn request(
         &self,
         envelope: Envelope<A::Msg>,
         timeout: Duration,

@@ -373,12 +373,29 @@ async fn a_call_to_an_actor_that_dies_while_the_message_is_queued_returns_an_err
 #[tokio::test]
 async fn expired_messages_are_counted_not_handled() {
     let t = three(Strategy::OneForOne).await;
+    let m = t.a.metrics().unwrap();
+    // A call whose envelope is already past its deadline is refused without being sent...
     let past = Envelope::new(WorkerMsg::Ping).with_deadline(Timestamp(1));
     let err = t.a.call_envelope(past, T).await.unwrap_err();
     assert!(matches!(err, CallError::Expired { .. }), "{err:?}");
-    let m = t.a.metrics().unwrap();
-    assert_eq!(m.expired(), 1);
+    // ...and a message that reaches the actor past its deadline is dropped and counted.
+    t.a.tell_envelope(Envelope::new(WorkerMsg::Ping).with_deadline(Timestamp(1)))
+        .unwrap();
+    eventually("counted as expired", || m.expired() == 1).await;
     assert_eq!(m.handled(), 0);
+    // A call whose caller gave up while it was queued is dropped and counted too.
+    t.a.tell(WorkerMsg::Sleep(100)).unwrap();
+    let err =
+        t.a.call(WorkerMsg::Ping, Duration::from_millis(20))
+            .await
+            .unwrap_err();
+    assert!(matches!(err, CallError::Timeout { .. }), "{err:?}");
+    eventually("abandoned call counted as expired", || m.expired() == 2).await;
+    assert_eq!(m.handled(), 1);
+    // A message with time left is handled.
+    let fresh = Envelope::new(WorkerMsg::Ping).with_timeout(T);
+    assert!(t.a.call_envelope(fresh, T).await.is_ok());
+    assert_eq!(m.handled(), 2);
     t.root.stop(T).await;
 }
 
