@@ -64,6 +64,11 @@ pub fn handling_span<M>(
     actor: &ActorPath,
     envelope: &Envelope<M>,
 ) -> tracing::Span {
+    // With no subscriber anywhere in the process nobody can record the span: skip building
+    // it (about 50 ns a message, measured by the paired call bench).
+    if !tracing::dispatcher::has_been_set() {
+        return tracing::Span::none();
+    }
     let span = tracing::info_span!(
         "actor.handle",
         otel.name = %format_args!("process {kind}"),
