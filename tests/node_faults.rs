@@ -59,14 +59,7 @@ async fn failed_metrics_actor_is_restarted_and_metrics_keep_working() {
         "{text}"
     );
     // ... and in the tree.
-    let tree: Value = http
-        .get(node.url("/api/v1/node/tree"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tree: Value = node.get_json(&http, "/api/v1/node/tree").await;
     let metrics = node_at(&tree, "telemetry/metrics");
     assert_eq!(metrics["restarts"], 1, "{metrics}");
     assert_eq!(metrics["status"], "running", "{metrics}");
@@ -77,14 +70,7 @@ async fn failed_metrics_actor_is_restarted_and_metrics_keep_working() {
         let response = http.get(node.url("/metrics")).send().await.unwrap();
         assert_eq!(response.status(), 200);
     }
-    let health: Value = http
-        .get(node.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = node.get_json(&http, "/healthz").await;
     assert_eq!(health["status"], "ok");
 }
 
@@ -109,14 +95,7 @@ async fn metrics_is_503_with_a_clear_body_while_the_actor_restarts() {
     assert!(body.starts_with("metrics unavailable:"), "{body}");
     assert!(body.contains("node/telemetry/metrics"), "{body}");
 
-    let tree: Value = http
-        .get(node.url("/api/v1/node/tree"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tree: Value = node.get_json(&http, "/api/v1/node/tree").await;
     assert_eq!(node_at(&tree, "telemetry/metrics")["status"], "restarting");
 
     // Failing an actor that is down is refused, not queued.
@@ -185,14 +164,7 @@ async fn fail_route_does_not_exist_without_test_hooks() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
     // Nothing failed.
-    let text = http
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = node.get_text(&http, "/metrics").await;
     assert!(
         text.contains(
             r#"neuroflow_actor_failures_total{kind="telemetry.metrics",name="node/telemetry/metrics"} 0"#

@@ -162,14 +162,7 @@ async fn unknown_routes_and_wrong_methods_get_json_errors() {
     assert_eq!(response.status(), 404);
 
     // Unmatched paths share one bounded label.
-    let text = http
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = node.get_text(&http, "/metrics").await;
     assert!(
         text.contains(r#"neuroflow_http_requests_total{route="unmatched",status="404"} 6"#),
         "{text}"

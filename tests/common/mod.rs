@@ -270,6 +270,18 @@ impl Node {
             .expect("socket address")
     }
 
+    /// `GET path` → the body as text (panics on a transport error).
+    pub async fn get_text(&self, http: &reqwest::Client, path: &str) -> String {
+        let response = http.get(self.url(path)).send().await.expect("GET");
+        response.text().await.expect("body")
+    }
+
+    /// `GET path` → the body as JSON (panics on a transport error or non-JSON body).
+    pub async fn get_json(&self, http: &reqwest::Client, path: &str) -> serde_json::Value {
+        let response = http.get(self.url(path)).send().await.expect("GET");
+        response.json().await.expect("JSON body")
+    }
+
     /// Sends `signal` and waits (bounded) for the exit status.
     pub fn stop_with(mut self, signal: Signal) -> (ExitStatus, Duration, String) {
         let begun = Instant::now();
