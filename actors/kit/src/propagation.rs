@@ -35,6 +35,10 @@ pub(crate) async fn scope<F: Future>(handling: Handling, fut: F) -> F::Output {
 /// The trace context a message sent from here should carry: the current tracing span's
 /// OpenTelemetry context when there is one, else the context of the envelope being handled.
 pub fn current_trace() -> Option<TraceContext> {
+    if !tracing::dispatcher::has_been_set() {
+        // No subscriber, so no span carries an OpenTelemetry context.
+        return HANDLING.try_with(|h| h.trace.clone()).ok().flatten();
+    }
     let cx = tracing::Span::current().context();
     let span = cx.span();
     let sc = span.span_context();
