@@ -676,14 +676,26 @@ struct BoundedWriter<'a> {
 }
 
 impl io::Write for BoundedWriter<'_> {
+    #[inline]
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let keep = data.len().min(self.room);
-        if let Some(kept) = data.get(..keep) {
-            self.buf.extend_from_slice(kept);
+        if data.len() <= self.room {
+            // The common case: everything fits.
+            self.buf.extend_from_slice(data);
+            self.room -= data.len();
+        } else {
+            let keep = self.room;
+            if let Some(kept) = data.get(..keep) {
+                self.buf.extend_from_slice(kept);
+            }
+            self.room = 0;
+            self.overflow = self.overflow.saturating_add(data.len() - keep);
         }
-        self.room -= keep;
-        self.overflow = self.overflow.saturating_add(data.len() - keep);
         Ok(data.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write(data).map(drop)
     }
 
     fn flush(&mut self) -> io::Result<()> {
