@@ -27,29 +27,25 @@ impl NodeMetrics {
         version: &str,
         started: Instant,
     ) -> Result<Self, MetricsError> {
-        let r = registry.registry();
-        let info = IntGaugeVec::new(
+        let info = registry.register(IntGaugeVec::new(
             Opts::new(
                 "neuroflow_node_info",
                 "Always 1; labelled with the node's version.",
             ),
             &["version"],
-        )?;
-        r.register(Box::new(info.clone()))?;
+        )?)?;
         info.with_label_values(&[version]).set(1);
-        let uptime = Gauge::new(
+        let uptime = registry.register(Gauge::new(
             "neuroflow_node_uptime_seconds",
             "Seconds since the node started.",
-        )?;
-        r.register(Box::new(uptime.clone()))?;
-        let http_requests = IntCounterVec::new(
+        )?)?;
+        let http_requests = registry.register(IntCounterVec::new(
             Opts::new(
                 "neuroflow_http_requests_total",
                 "HTTP requests answered, by route (unmatched paths share one label) and status.",
             ),
             &["route", "status"],
-        )?;
-        r.register(Box::new(http_requests.clone()))?;
+        )?)?;
         Ok(Self {
             registry,
             started,

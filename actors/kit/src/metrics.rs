@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -47,10 +48,11 @@ impl Metrics {
     pub fn new() -> Result<Arc<Self>, MetricsError> {
         let registry = Registry::new();
         let labels = &["kind", "name"];
-        let counter = |name: &str, help: &str| -> Result<IntCounterVec, MetricsError> {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
+        let counter = |name: &str, help: &str| {
+            registered(
+                &registry,
+                IntCounterVec::new(Opts::new(name, help), labels)?,
+            )
         };
         let handled = counter(
             "neuroflow_actor_messages_handled_total",
@@ -68,31 +70,37 @@ impl Metrics {
             "neuroflow_actor_messages_expired_total",
             "Messages dropped unhandled because their deadline had passed.",
         )?;
-        let handling_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "neuroflow_actor_handling_seconds",
-                "Time an actor spent handling one message.",
-            )
-            .buckets(HANDLING_BUCKETS.to_vec()),
-            labels,
+        let handling_seconds = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "neuroflow_actor_handling_seconds",
+                    "Time an actor spent handling one message.",
+                )
+                .buckets(HANDLING_BUCKETS.to_vec()),
+                labels,
+            )?,
         )?;
-        registry.register(Box::new(handling_seconds.clone()))?;
-        let queued = IntGaugeVec::new(
-            Opts::new(
-                "neuroflow_actor_mailbox_depth",
-                "Messages sent to an actor and not yet taken up by it.",
-            ),
-            labels,
+        let queued = registered(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "neuroflow_actor_mailbox_depth",
+                    "Messages sent to an actor and not yet taken up by it.",
+                ),
+                labels,
+            )?,
         )?;
-        registry.register(Box::new(queued.clone()))?;
-        let frame_errors = IntCounterVec::new(
-            Opts::new(
-                "neuroflow_frame_errors_total",
-                "Wire frames rejected by a frame reader, by reason.",
-            ),
-            &["reason"],
+        let frame_errors = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "neuroflow_frame_errors_total",
+                    "Wire frames rejected by a frame reader, by reason.",
+                ),
+                &["reason"],
+            )?,
         )?;
-        registry.register(Box::new(frame_errors.clone()))?;
         Ok(Arc::new(Self {
             registry,
             handled,
@@ -124,9 +132,9 @@ impl Metrics {
         self.frame_errors.clone()
     }
 
-    /// The underlying registry, for components that register their own families.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// Registers a family of a component's own (a node, an exporter) and returns it.
+    pub fn register<C: Collector + Clone + 'static>(&self, family: C) -> Result<C, MetricsError> {
+        registered(&self.registry, family)
     }
 
     /// Everything registered, in the Prometheus text exposition format (0.0.4).
@@ -142,6 +150,14 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+fn registered<C: Collector + Clone + 'static>(
+    registry: &Registry,
+    family: C,
+) -> Result<C, MetricsError> {
+    registry.register(Box::new(family.clone()))?;
+    Ok(family)
 }
 
 /// Metric handles of one actor.
