@@ -319,6 +319,18 @@ struct HandleInner<A: Actor> {
     slot: RwLock<Slot<A>>,
 }
 
+impl<A: Actor> HandleInner<A> {
+    // A panic while holding the lock cannot leave the slot half-written (each write is a
+    // plain assignment), so a poisoned lock is still safe to use.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Slot<A>> {
+        self.slot.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Slot<A>> {
+        self.slot.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 struct Slot<A: Actor> {
     path: Option<ActorPath>,
     /// The live incarnation and its metrics; `None` while the actor is down.
@@ -343,35 +355,32 @@ impl<A: Actor> ActorHandle<A> {
     }
 
     pub(crate) fn attach(&self, path: ActorPath, actor: ActorRef<Mail<A>>, metrics: ActorMetrics) {
-        let mut slot = self.inner.slot.write().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.inner.write();
         slot.path = Some(path);
         slot.metrics = Some(metrics.clone());
         slot.current = Some((actor, metrics));
     }
 
     pub(crate) fn detach(&self, reason: &'static str) {
-        let mut slot = self.inner.slot.write().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.inner.write();
         slot.current = None;
         slot.down_reason = reason;
     }
 
     /// The actor's path once it has been started, else its name.
     pub fn path(&self) -> String {
-        let slot = self.inner.slot.read().unwrap_or_else(|p| p.into_inner());
-        slot.path
-            .as_ref()
-            .map_or_else(|| self.inner.name.clone(), ToString::to_string)
+        self.path_of(&self.inner.read())
     }
 
     /// Metrics of this actor (shared by all its incarnations), once it has been started.
     pub fn metrics(&self) -> Option<ActorMetrics> {
-        let slot = self.inner.slot.read().unwrap_or_else(|p| p.into_inner());
+        let slot = self.inner.read();
         slot.metrics.clone()
     }
 
     /// Whether an incarnation is running (not stopped, not between restarts).
     pub fn is_up(&self) -> bool {
-        let slot = self.inner.slot.read().unwrap_or_else(|p| p.into_inner());
+        let slot = self.inner.read();
         slot.current.is_some()
     }
 
@@ -384,7 +393,7 @@ impl<A: Actor> ActorHandle<A> {
     /// Posts to the live incarnation. The send happens under the read lock, so the hot path
     /// clones no handle: a restart waits for at most one `send_message`.
     fn post(&self, kind: MailKind<A>) -> Result<(), CallError> {
-        let slot = self.inner.slot.read().unwrap_or_else(|p| p.into_inner());
+        let slot = self.inner.read();
         let Some((actor, metrics)) = &slot.current else {
             return Err(CallError::Unavailable {
                 actor: self.path_of(&slot),
