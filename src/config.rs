@@ -14,6 +14,7 @@
 //! assert_eq!(config.node.listen.port(), 9000);
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use neuroflow_kit::supervisor::Backoff;
+use neuroflow_sandbox::profile::{Profile, ProfileConfig};
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::filter::Targets;
 
@@ -51,7 +53,20 @@ pub struct Config {
     pub node: NodeConfig,
     pub supervision: SupervisionConfig,
     pub log: LogConfig,
+    pub sandbox: SandboxConfig,
     pub debug: DebugConfig,
+}
+
+/// `[sandbox]`: profiles beyond the built-in `minimal`, `standard` and `strict`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// `[sandbox.profiles.NAME]`, each starting from a built-in `base`.
+    pub profiles: BTreeMap<String, ProfileConfig>,
+    /// Program that runs the sandbox init with the argument `sandbox-init` (default: the
+    /// node's own executable). Embedders whose binary has no such subcommand point it at
+    /// `neuroflow-node` or `neuroflow-sandbox-init`.
+    pub init_program: Option<PathBuf>,
 }
 
 /// `[node]`
@@ -319,6 +334,15 @@ impl Config {
             ));
         }
         check_level(&self.log.level).map_err(|m| err("log.level", m))?;
+        for (name, profile) in &self.sandbox.profiles {
+            let key = format!("sandbox.profiles.{name}");
+            if Profile::builtin(name).is_some() {
+                return Err(err(&key, "a built-in profile cannot be redefined".into()));
+            }
+            profile
+                .resolve(name)
+                .map_err(|e| err(&format!("{key}.{}", e.field), e.problem))?;
+        }
         Ok(())
     }
 

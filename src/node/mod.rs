@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+pub mod sandboxes;
 pub mod telemetry;
 pub mod tree;
 
@@ -33,6 +34,7 @@ use tokio::task::JoinHandle;
 use crate::api::HttpServer;
 use crate::config::Config;
 use crate::shutdown::Signals;
+use sandboxes::Sandboxes;
 use telemetry::{MetricsActor, NodeMetrics};
 
 /// Version of this node, as reported by `/healthz`, `neuroflow_node_info` and `--version`.
@@ -71,6 +73,7 @@ pub struct Node {
     metrics: ActorHandle<MetricsActor>,
     http: ActorHandle<HttpServer>,
     supervisors: Vec<(&'static str, SupervisorHandle)>,
+    sandboxes: Sandboxes,
     /// Kept open for the node's whole life: every HTTP server incarnation serves a duplicate.
     _listener: Arc<TcpListener>,
 }
@@ -104,6 +107,13 @@ impl Node {
         let root_join = Supervisor::start_root_with(tree.spec, registry.clone(), &root)
             .await
             .map_err(|e| NodeError::Start(e.to_string()))?;
+        let sandboxes_supervisor = tree
+            .supervisors
+            .iter()
+            .find(|(name, _)| *name == "sandboxes")
+            .map(|(_, handle)| handle.clone())
+            .ok_or_else(|| NodeError::Start("the tree has no sandboxes supervisor".into()))?;
+        let sandboxes = Sandboxes::new(config, sandboxes_supervisor, &registry)?;
         if config.debug.test_hooks {
             tracing::warn!(
                 "test hooks enabled: POST /api/v1/node/actors/{{path}}/fail makes the actor at {{path}} fail"
@@ -124,6 +134,7 @@ impl Node {
             metrics: tree.metrics,
             http: tree.http,
             supervisors: tree.supervisors,
+            sandboxes,
             _listener: listener,
         })
     }
@@ -158,6 +169,11 @@ impl Node {
     /// The metrics actor (`node/telemetry/metrics`).
     pub fn metrics(&self) -> &ActorHandle<MetricsActor> {
         &self.metrics
+    }
+
+    /// The node's sandboxes: run a command under one of its profiles.
+    pub fn sandboxes(&self) -> &Sandboxes {
+        &self.sandboxes
     }
 
     /// The HTTP server actor (`node/api/http`).

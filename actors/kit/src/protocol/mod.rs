@@ -5,4 +5,5 @@
 //! that implements it.
 
 pub mod api;
+pub mod sandbox;
 pub mod telemetry;

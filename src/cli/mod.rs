@@ -13,6 +13,8 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, Overrides};
 use crate::node;
 
+mod sandbox;
+
 /// Process exit status of a node that shut down cleanly.
 pub const EXIT_OK: u8 = 0;
 /// Process exit status of a node that failed at run time.
@@ -32,6 +34,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the node: supervision tree, HTTP API and metrics, until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Run code in a sandbox, or check what isolation this host supports.
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
+    /// The sandbox init (started by the node for every sandbox, not by hand).
+    #[command(name = "sandbox-init", hide = true)]
+    SandboxInit,
 }
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -60,6 +68,11 @@ impl ServeArgs {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Sandbox(command) => sandbox::run(command),
+        Command::SandboxInit => {
+            let status = neuroflow_sandbox::init::main();
+            ExitCode::from(u8::try_from(status).unwrap_or(EXIT_FAILURE))
+        }
     }
 }
 
@@ -127,7 +140,9 @@ mod tests {
             "n.toml",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve: {:?}", cli.command);
+        };
         assert_eq!(args.listen, Some("127.0.0.1:0".parse().unwrap()));
         assert_eq!(args.data_dir, Some(PathBuf::from("/tmp/x")));
         assert_eq!(args.config, Some(PathBuf::from("n.toml")));

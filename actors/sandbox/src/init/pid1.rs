@@ -1,0 +1,146 @@
+//! PID 1 of the sandbox: builds the sandbox, starts the command, reaps, reports.
+//!
+//! When the command exits, PID 1 reports its status and exits too; the kernel then kills
+//! every process left in the PID namespace, so daemonized orphans never outlive a run.
+
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::time::Instant;
+
+use nix::sys::signal::{self, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, pipe2};
+
+use super::relay::{FORWARDED, watched_signals};
+use super::spec::{InitEvent, InitSpec};
+use super::{LayerContext, SetupError, command, mounts, report};
+
+pub(super) fn run(spec: InitSpec) -> ! {
+    let started = Instant::now();
+    let code = match build_and_start(&spec) {
+        Ok((child, err_rx)) => {
+            // The command's exec closes the CLOEXEC error pipe; anything read means exec
+            // failed (the command then exits 126/127 with the reason on its stderr).
+            let mut buf = [0u8; 4];
+            let exec_failed = std::fs::File::from(err_rx).read(&mut buf).unwrap_or(0) > 0;
+            if !exec_failed {
+                report(&InitEvent::Started {
+                    setup_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                });
+            }
+            supervise(child)
+        }
+        Err(err) => {
+            report(&InitEvent::SetupFailed {
+                layer: err.layer.into(),
+                message: err.message,
+            });
+            125
+        }
+    };
+    std::process::exit(code)
+}
+
+fn build_and_start(spec: &InitSpec) -> Result<(Pid, OwnedFd), SetupError> {
+    // The command must not inherit the channel to the node.
+    // SAFETY: fd 4 stays open for the init's whole life.
+    let events = unsafe { std::os::fd::BorrowedFd::borrow_raw(super::spec::EVENT_FD) };
+    nix::fcntl::fcntl(
+        events,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .layer("init", "mark the event pipe close-on-exec")?;
+    // The spawner placed this process in the sandbox's cgroup before exec; a cgroup
+    // namespace made now has that cgroup as its root, so the sandbox cannot see the host's.
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .layer("cgroup-namespace", "unshare")?;
+    mounts::build_root(spec)?;
+    nix::unistd::sethostname(&spec.hostname).layer("uts-namespace", "sethostname")?;
+    loopback_up().layer("network-namespace", "bring up lo")?;
+    let prepared = command::Prepared::new(spec)?;
+    let (err_rx, err_tx) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).layer("init", "pipe")?;
+    // SAFETY: PID 1 is single-threaded.
+    match unsafe { fork() }.layer("pid-namespace", "fork the command")? {
+        ForkResult::Child => {
+            drop(err_rx);
+            command::exec(spec, &prepared, err_tx)
+        }
+        ForkResult::Parent { child } => {
+            drop(err_tx);
+            // PID 1 needs no privilege from here on but the right to signal the command.
+            command::drop_capabilities(&[caps::Capability::CAP_KILL])
+                .layer("capabilities", "drop PID 1's capabilities")?;
+            Ok((child, err_rx))
+        }
+    }
+}
+
+/// Reaps every child; returns when the command itself has ended, with the status a shell
+/// would report, after telling the node how it ended.
+fn supervise(command: Pid) -> i32 {
+    let Ok(signals) = SignalFd::new(&watched_signals()) else {
+        let _ = signal::kill(command, Signal::SIGKILL);
+        return 125;
+    };
+    loop {
+        if let Some(status) = reap(command) {
+            let (code, signal) = match status {
+                WaitStatus::Exited(_, code) => (Some(code), None),
+                WaitStatus::Signaled(_, sig, _) => (None, Some(sig as i32)),
+                _ => (None, None),
+            };
+            report(&InitEvent::Exited { code, signal });
+            return code.unwrap_or(0);
+        }
+        if let Ok(Some(info)) = signals.read_signal()
+            && let Ok(sig) = Signal::try_from(info.ssi_signo as i32)
+            && FORWARDED.contains(&sig)
+        {
+            // The command leads its own process group (setsid): signal all of it.
+            let _ = signal::kill(Pid::from_raw(-command.as_raw()), sig);
+        }
+    }
+}
+
+/// Collects every exited child without blocking; returns the command's status once seen.
+fn reap(command: Pid) -> Option<WaitStatus> {
+    let mut found = None;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return found,
+            Ok(status) if status.pid() == Some(command) => {
+                if matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) {
+                    found = Some(status);
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Sets IFF_UP on `lo`, the only interface of a fresh network namespace.
+///
+/// By hand through `ioctl`: nix has no setter for interface flags, and a netlink crate is a
+/// lot of code for one bit.
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: plain socket/ioctl calls on a zeroed ifreq with a NUL-terminated name.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        let mut result = libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
+        if result == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            result = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
+        }
+        let err = std::io::Error::last_os_error();
+        libc::close(sock);
+        if result == 0 { Ok(()) } else { Err(err) }
+    }
+}

@@ -1,0 +1,267 @@
+//! The Rust face of the sandbox: a builder, `exec`, and its streaming variant.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), neuroflow_sandbox::SandboxError> {
+//! use neuroflow_sandbox::{ByteSize, Profile, Sandbox};
+//! use neuroflow_kit::protocol::sandbox::ExecRequest;
+//!
+//! let sandbox = Sandbox::builder(Profile::builtin("standard").unwrap())
+//!     .memory(ByteSize::mib(128))
+//!     .build()?;
+//! let outcome = sandbox
+//!     .exec(ExecRequest { command: "echo".into(), args: vec!["hi".into()], ..Default::default() })
+//!     .await?;
+//! assert_eq!(outcome.stdout, b"hi\n");
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use neuroflow_kit::protocol::sandbox::{ExecOutcome, ExecRequest};
+use tokio::sync::mpsc;
+
+use crate::error::SandboxError;
+use crate::host::HostSupport;
+use crate::output::OutputChunk;
+use crate::profile::{BindMount, Profile};
+use crate::seccomp::{Bpf, Policy};
+use crate::spawn::InitProgram;
+use crate::units::{ByteSize, Span};
+use crate::{minimal, run};
+
+/// Runs commands under one profile. Cheap to share: every `exec` builds a fresh sandbox.
+#[derive(Clone)]
+pub struct Sandbox {
+    profile: Arc<Profile>,
+    shared: Arc<Shared>,
+}
+
+/// What all runs of a sandbox share: the host's abilities, the init, compiled filters.
+pub(crate) struct Shared {
+    pub host: Arc<HostSupport>,
+    pub init: InitProgram,
+    pub state_root: PathBuf,
+    policy: Policy,
+    compiled: Mutex<HashMap<String, Bpf>>,
+}
+
+impl Shared {
+    /// The compiled seccomp program of `profile` (compiled once, then reused).
+    pub fn seccomp(&self, profile: &str) -> Result<Bpf, SandboxError> {
+        let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bpf) = cache.get(profile) {
+            return Ok(bpf.clone());
+        }
+        let bpf = self.policy.compile(profile)?;
+        cache.insert(profile.to_string(), bpf.clone());
+        Ok(bpf)
+    }
+}
+
+impl Sandbox {
+    pub fn builder(profile: Profile) -> SandboxBuilder {
+        SandboxBuilder {
+            profile,
+            init: None,
+            state_root: None,
+            policy: None,
+            host: None,
+        }
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// Runs one command to completion in a fresh sandbox.
+    pub async fn exec(&self, req: ExecRequest) -> Result<ExecOutcome, SandboxError> {
+        self.exec_inner(req, None).await
+    }
+
+    /// Like [`Sandbox::exec`], also sending output to `chunks` as it is read (within the
+    /// output cap). A slow receiver slows the command's output down, never loses it.
+    pub async fn exec_streaming(
+        &self,
+        req: ExecRequest,
+        chunks: mpsc::Sender<OutputChunk>,
+    ) -> Result<ExecOutcome, SandboxError> {
+        self.exec_inner(req, Some(chunks)).await
+    }
+
+    async fn exec_inner(
+        &self,
+        req: ExecRequest,
+        chunks: Option<mpsc::Sender<OutputChunk>>,
+    ) -> Result<ExecOutcome, SandboxError> {
+        if self.profile.isolates() {
+            run::run(&self.shared, &self.profile, req, chunks).await
+        } else {
+            minimal::run(&self.shared, &self.profile, req, chunks).await
+        }
+    }
+}
+
+/// Configures a [`Sandbox`]: a profile, then what to change of it.
+pub struct SandboxBuilder {
+    profile: Profile,
+    init: Option<InitProgram>,
+    state_root: Option<PathBuf>,
+    policy: Option<Policy>,
+    host: Option<Arc<HostSupport>>,
+}
+
+impl SandboxBuilder {
+    pub fn memory(mut self, size: ByteSize) -> Self {
+        self.profile.limits.memory = Some(size);
+        self
+    }
+
+    pub fn swap(mut self, size: ByteSize) -> Self {
+        self.profile.limits.swap = Some(size);
+        self
+    }
+
+    pub fn cpu_millicores(mut self, millicores: u64) -> Self {
+        self.profile.limits.cpu_millicores = Some(millicores);
+        self
+    }
+
+    pub fn cpu_time(mut self, limit: Duration) -> Self {
+        self.profile.limits.cpu_time = Some(Span(limit));
+        self
+    }
+
+    pub fn pids(mut self, max: u64) -> Self {
+        self.profile.limits.pids = Some(max);
+        self
+    }
+
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.profile.limits.timeout = Span(limit);
+        self
+    }
+
+    pub fn output(mut self, cap: ByteSize) -> Self {
+        self.profile.limits.output = cap;
+        self
+    }
+
+    pub fn tmp(mut self, size: ByteSize) -> Self {
+        self.profile.limits.tmp = size;
+        self
+    }
+
+    pub fn disk(mut self, size: ByteSize) -> Self {
+        self.profile.limits.disk = size;
+        self
+    }
+
+    pub fn file_size(mut self, size: ByteSize) -> Self {
+        self.profile.limits.file_size = size;
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.profile.env.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn mount(
+        mut self,
+        source: impl Into<PathBuf>,
+        target: impl Into<PathBuf>,
+        writable: bool,
+    ) -> Self {
+        self.profile.mounts.push(BindMount {
+            source: source.into(),
+            target: target.into(),
+            writable,
+        });
+        self
+    }
+
+    /// Allows egress to `entry` (`host:port`, `CIDR:port`, `[v6]:port`).
+    pub fn allow_net(mut self, entry: impl Into<String>) -> Self {
+        self.profile.network.allow.push(entry.into());
+        self
+    }
+
+    /// Runs the sandbox in a user namespace even when the node is root.
+    pub fn user_namespace(mut self, on: bool) -> Self {
+        self.profile.user_namespace = on;
+        self
+    }
+
+    /// The program that runs the init (default: this executable's `sandbox-init`).
+    pub fn init_program(mut self, init: InitProgram) -> Self {
+        self.init = Some(init);
+        self
+    }
+
+    /// Where per-sandbox mount points live on the host (default: the system temp dir).
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_root = Some(dir.into());
+        self
+    }
+
+    /// A seccomp policy other than the built-in file.
+    pub fn seccomp_policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Host abilities detected earlier (detection reads a few dozen /proc files).
+    pub fn host(mut self, host: Arc<HostSupport>) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// Checks the profile against the host and compiles its seccomp filter. Fails, naming
+    /// the layer, when the host cannot give what the profile asks for.
+    pub fn build(self) -> Result<Sandbox, SandboxError> {
+        let profile = self.profile;
+        profile.validate()?;
+        let host = self.host.unwrap_or_else(|| Arc::new(HostSupport::detect()));
+        if let Some(missing) = host.missing(&profile) {
+            return Err(SandboxError::Unsupported {
+                layer: missing.layer.to_string(),
+                detail: missing.detail.clone(),
+            });
+        }
+        if !profile.network.allow.is_empty() {
+            return Err(SandboxError::Unsupported {
+                layer: "network-egress".into(),
+                detail: "egress allowlists are not enforced by this build; refusing rather \
+                         than running with the network off or open"
+                    .into(),
+            });
+        }
+        let init = match self.init {
+            Some(init) => init,
+            None => InitProgram::current_exe(&["sandbox-init"])?,
+        };
+        let policy = match self.policy {
+            Some(policy) => policy,
+            None => Policy::builtin()?,
+        };
+        let shared = Shared {
+            host,
+            init,
+            state_root: self
+                .state_root
+                .unwrap_or_else(|| std::env::temp_dir().join("neuroflow-sandboxes")),
+            policy,
+            compiled: Mutex::new(HashMap::new()),
+        };
+        if profile.isolates() {
+            shared.seccomp(&profile.seccomp)?;
+        }
+        Ok(Sandbox {
+            profile: Arc::new(profile),
+            shared: Arc::new(shared),
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! The node's sandboxes: profiles from the config, one [`SandboxActor`] per run under the
+//! `sandboxes` supervisor.
+//!
+//! [`SandboxActor`]: neuroflow_sandbox::SandboxActor
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use neuroflow_kit::metrics::{Metrics, MetricsError};
+use neuroflow_kit::protocol::sandbox::{ExecRequest, SandboxFailure, SandboxReply};
+use neuroflow_kit::supervisor::SupervisorHandle;
+use neuroflow_sandbox::{
+    HostSupport, InitProgram, Profile, Sandbox, SandboxMetrics, exec_supervised,
+};
+
+use crate::config::Config;
+
+/// Slack on top of a profile's wall-clock limit for starting and tearing a sandbox down.
+const CALL_SLACK: Duration = Duration::from_secs(15);
+
+/// Runs commands in sandboxes for the node's agents, tools and API.
+#[derive(Clone)]
+pub struct Sandboxes {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    supervisor: SupervisorHandle,
+    profiles: BTreeMap<String, Profile>,
+    /// Sandboxes built so far, by profile (building checks the host and compiles seccomp).
+    built: Mutex<HashMap<String, Sandbox>>,
+    host: Arc<HostSupport>,
+    init: InitProgram,
+    state_dir: PathBuf,
+    metrics: SandboxMetrics,
+}
+
+impl Sandboxes {
+    pub fn new(
+        config: &Config,
+        supervisor: SupervisorHandle,
+        registry: &Metrics,
+    ) -> Result<Self, MetricsError> {
+        let mut profiles: BTreeMap<String, Profile> = Profile::BUILTIN_NAMES
+            .iter()
+            .filter_map(|name| Some((name.to_string(), Profile::builtin(name)?)))
+            .collect();
+        for (name, profile) in &config.sandbox.profiles {
+            // Config::validate already resolved every profile; one that fails here cannot.
+            if let Ok(profile) = profile.resolve(name) {
+                profiles.insert(name.clone(), profile);
+            }
+        }
+        let init = InitProgram {
+            path: config
+                .sandbox
+                .init_program
+                .clone()
+                .or_else(|| std::env::current_exe().ok())
+                .unwrap_or_else(|| PathBuf::from("neuroflow-node")),
+            args: vec!["sandbox-init".into()],
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                supervisor,
+                profiles,
+                built: Mutex::new(HashMap::new()),
+                host: Arc::new(HostSupport::detect()),
+                init,
+                state_dir: config.node.data_dir.join("sandboxes"),
+                metrics: SandboxMetrics::register(registry)?,
+            }),
+        })
+    }
+
+    /// Names of the profiles this node offers.
+    pub fn profiles(&self) -> Vec<String> {
+        self.inner.profiles.keys().cloned().collect()
+    }
+
+    /// What this host supports.
+    pub fn host(&self) -> &HostSupport {
+        &self.inner.host
+    }
+
+    /// Runs `req` in a fresh sandbox of `profile`.
+    pub async fn exec(&self, profile: &str, req: ExecRequest) -> SandboxReply {
+        let sandbox = match self.sandbox(profile) {
+            Ok(sandbox) => sandbox,
+            Err(failure) => return SandboxReply::Refused(failure),
+        };
+        let timeout = sandbox.profile().limits.timeout.0 + CALL_SLACK;
+        let metrics = Some(self.inner.metrics.clone());
+        match exec_supervised(&self.inner.supervisor, &sandbox, metrics, req, timeout).await {
+            Ok(reply) => reply,
+            Err(err) => SandboxReply::Refused(SandboxFailure {
+                layer: None,
+                message: err.to_string(),
+            }),
+        }
+    }
+
+    fn sandbox(&self, name: &str) -> Result<Sandbox, SandboxFailure> {
+        let mut built = self.inner.built.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sandbox) = built.get(name) {
+            return Ok(sandbox.clone());
+        }
+        let profile = self
+            .inner
+            .profiles
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SandboxFailure {
+                layer: None,
+                message: format!(
+                    "unknown sandbox profile {name:?} (known: {})",
+                    self.profiles().join(", ")
+                ),
+            })?;
+        let sandbox = Sandbox::builder(profile)
+            .host(self.inner.host.clone())
+            .init_program(self.inner.init.clone())
+            .state_dir(&self.inner.state_dir)
+            .build()
+            .map_err(|e| SandboxFailure::from(&e))?;
+        built.insert(name.to_string(), sandbox.clone());
+        Ok(sandbox)
+    }
+}
