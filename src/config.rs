@@ -43,6 +43,8 @@ const MAX_SHUTDOWN_TIMEOUT_SECS: u64 = 3600;
 const MAX_WITHIN_SECS: u64 = 86_400;
 /// Longest accepted delay between two restarts.
 const MAX_BACKOFF_MS: u64 = 600_000;
+/// Most sandboxes a node keeps built ahead of requests, per profile.
+const MAX_WARM: usize = 16;
 /// A child that stays up this long starts its backoff afresh.
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(30);
 
@@ -58,7 +60,7 @@ pub struct Config {
 }
 
 /// `[sandbox]`: profiles beyond the built-in `minimal`, `standard` and `strict`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
     /// `[sandbox.profiles.NAME]`, each starting from a built-in `base`.
@@ -67,6 +69,18 @@ pub struct SandboxConfig {
     /// node's own executable). Embedders whose binary has no such subcommand point it at
     /// `neuroflow-node` or `neuroflow-sandbox-init`.
     pub init_program: Option<PathBuf>,
+    /// Sandboxes kept built ahead of requests, per profile in use (0: build on request).
+    pub warm: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            profiles: BTreeMap::new(),
+            init_program: None,
+            warm: 1,
+        }
+    }
 }
 
 /// `[node]`
@@ -334,6 +348,12 @@ impl Config {
             ));
         }
         check_level(&self.log.level).map_err(|m| err("log.level", m))?;
+        if self.sandbox.warm > MAX_WARM {
+            return Err(err(
+                "sandbox.warm",
+                format!("must be at most {MAX_WARM} (got {})", self.sandbox.warm),
+            ));
+        }
         for (name, profile) in &self.sandbox.profiles {
             let key = format!("sandbox.profiles.{name}");
             if Profile::builtin(name).is_some() {

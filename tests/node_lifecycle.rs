@@ -259,5 +259,9 @@ fn help_lists_only_existing_subcommands() {
         .take_while(|l| !l.trim().is_empty())
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["serve", "help"], "{help}");
+    // `sandbox-init` is started by the node only and stays hidden.
+    assert_eq!(commands, ["serve", "sandbox", "help"], "{help}");
+    let output = Command::new(BIN).args(["sandbox", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("exec") && help.contains("check"), "{help}");
 }

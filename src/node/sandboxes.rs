@@ -34,6 +34,7 @@ struct Inner {
     host: Arc<HostSupport>,
     init: InitProgram,
     state_dir: PathBuf,
+    warm: usize,
     metrics: SandboxMetrics,
 }
 
@@ -70,6 +71,7 @@ impl Sandboxes {
                 host: Arc::new(HostSupport::detect()),
                 init,
                 state_dir: config.node.data_dir.join("sandboxes"),
+                warm: config.sandbox.warm,
                 metrics: SandboxMetrics::register(registry)?,
             }),
         })
@@ -123,6 +125,7 @@ impl Sandboxes {
             .host(self.inner.host.clone())
             .init_program(self.inner.init.clone())
             .state_dir(&self.inner.state_dir)
+            .warm(self.inner.warm)
             .build()
             .map_err(|e| SandboxFailure::from(&e))?;
         built.insert(name.to_string(), sandbox.clone());

@@ -17,6 +17,8 @@ pub mod host;
 pub mod init;
 mod minimal;
 mod output;
+mod pool;
+mod prepare;
 pub mod profile;
 mod run;
 mod sandbox;

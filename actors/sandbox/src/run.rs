@@ -1,10 +1,7 @@
-//! One command in one isolated sandbox, from the node's side: prepare, spawn the init,
-//! feed stdin, collect output within its cap, enforce the wall-clock limit, tear down, and
-//! tell how it ended.
+//! One command in a built sandbox, from the node's side: send the command, feed stdin,
+//! collect output within its cap, enforce the wall-clock limit, tear down, and tell how it
+//! ended.
 
-use std::ffi::CString;
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use neuroflow_kit::codec::{self, FrameConfig, FrameReader};
@@ -13,97 +10,41 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
-use crate::cgroup::{CgroupLimits, SandboxCgroup};
 use crate::error::SandboxError;
-use crate::host::HostSupport;
-use crate::init::spec::{InitEvent, InitSpec, Lower, Rlimits, SpecMount};
+use crate::init::spec::{CommandSpec, InitEvent};
 use crate::output::{Output, OutputChunk, Stream};
-use crate::profile::{Profile, RootFs};
-use crate::sandbox::Shared;
-use crate::spawn::Launch;
+use crate::prepare::Ready;
+use crate::profile::Profile;
 
-/// Inside the sandbox, where the command starts.
-pub(crate) const WORKDIR: &str = "/workspace";
-/// How long to wait for the output pipes to close once the sandbox is gone.
+/// How long the init may take to exit once the command has ended.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// Runs `req` in `ready` and tears the sandbox down. `requested` is when the caller asked,
+/// for the start latency (a sandbox built ahead of time only counts from the request).
 pub(crate) async fn run(
-    shared: &Shared,
+    ready: Ready,
     profile: &Profile,
     req: ExecRequest,
     stream: Option<mpsc::Sender<OutputChunk>>,
+    requested: Instant,
 ) -> Result<ExecOutcome, SandboxError> {
-    let begun = Instant::now();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let state = StateDir::create(&shared.state_root, &id)?;
-    let hosts = shared.host.cgroups.as_ref().ok_or_else(|| {
-        SandboxError::layer("cgroup", "this host offers no usable cgroup hierarchy")
-    })?;
-    let cgroup = hosts
-        .create(&id, &cgroup_limits(profile, &shared.host))
-        .map_err(|e| SandboxError::layer("cgroup", e))?;
-    let cgroup = Teardown(Some(cgroup));
-    let userns = profile.user_namespace || !shared.host.is_root;
-    let (uid, gid) = if userns {
-        (0, 0)
-    } else {
-        (profile.uid, profile.gid)
-    };
-    let spec = InitSpec {
-        state_dir: state.path.clone(),
-        hostname: profile.hostname.clone(),
-        lower: match &profile.root {
-            RootFs::HostDirs(dirs) => Lower::HostDirs(dirs.clone()),
-            RootFs::Tree(tree) => Lower::Tree(tree.clone()),
-        },
-        read_only_root: profile.read_only_root,
-        disk_bytes: profile.limits.disk.0,
-        tmp_bytes: profile.limits.tmp.0,
-        mounts: profile
-            .mounts
-            .iter()
-            .map(|m| SpecMount {
-                source: m.source.clone(),
-                target: m.target.clone(),
-                writable: m.writable,
-            })
-            .collect(),
+    let Ready {
+        mut child,
+        mut control,
+        events,
+        cgroup,
+        state,
+        ..
+    } = ready;
+    let command = CommandSpec {
         command: req.command.clone(),
         args: req.args.clone(),
         env: environment(profile, &req),
-        workdir: PathBuf::from(WORKDIR),
-        uid,
-        gid,
-        rlimits: Rlimits {
-            cpu_seconds: profile.limits.cpu_time.map_or(0, |t| t.0.as_secs().max(1)),
-            file_size: profile.limits.file_size.0,
-            open_files: profile.limits.open_files,
-        },
-        seccomp: shared.seccomp(&profile.seccomp)?,
-        outside_user_maps: (userns && shared.host.is_root)
-            .then(|| ("0 65534 1".to_string(), "0 65534 1".to_string())),
     };
-    let frame = codec::encode_frame(&spec, &FrameConfig::default())
+    let frame = codec::encode_frame(&command, &FrameConfig::default())
         .map_err(|e| SandboxError::layer("init", e))?;
-    let (spec_rx, spec_tx) = cloexec_pipe()?;
-    let (event_rx, event_tx) = cloexec_pipe()?;
-    let launch = Launch {
-        init: shared.init.clone(),
-        cgroup_procs: cgroup.get().procs_files(),
-        // Root maps the sandbox's root to `nobody` from outside (in the init); others map
-        // their own ids from inside.
-        unshare: !(userns && shared.host.is_root),
-        user_maps: (userns && !shared.host.is_root).then(own_user_maps),
-        spec_rx,
-        event_tx,
-    };
-    let mut child = launch
-        .spawn()
-        .map_err(|e| SandboxError::layer("init", format!("cannot start the init: {e}")))?;
-    let mut spec_tx = pipe::Sender::from_owned_fd(spec_tx).map_err(SandboxError::io)?;
-    let events = pipe::Receiver::from_owned_fd(event_rx).map_err(SandboxError::io)?;
-    spec_tx.write_all(&frame).await.map_err(SandboxError::io)?;
-    drop(spec_tx);
+    control.write_all(&frame).await.map_err(SandboxError::io)?;
+    drop(control);
 
     let timeout = req
         .timeout_ms
@@ -116,35 +57,38 @@ pub(crate) async fn run(
         req.stdin,
         &output,
         timeout,
-        read_events(events, &mut watch, begun),
+        read_events(events, &mut watch, requested),
     )
     .await;
     if ended != Ended::ByItself {
         cgroup.kill_all().await;
     }
-    let status = tokio::time::timeout(DRAIN_GRACE, child.wait()).await;
-    if status.is_err() {
-        // The init did not go away after its cgroup was killed: kill it directly.
-        cgroup.kill_all().await;
-        let _ = child.kill().await;
-    }
-    if let Some(failure) = watch.setup_failed.take() {
-        return Err(SandboxError::Setup {
-            layer: failure.0,
-            message: failure.1,
-        });
-    }
     let usage = cgroup.get().usage();
+    // The command has ended and its output is read: answer now, and let the init exit
+    // (its namespaces take a moment to unmount) and the cgroup go in the background.
+    tokio::spawn(async move {
+        if tokio::time::timeout(DRAIN_GRACE, child.wait())
+            .await
+            .is_err()
+        {
+            cgroup.kill_all().await;
+            let _ = child.kill().await;
+        }
+        if let Err(e) = cgroup.destroy().await {
+            tracing::warn!(error = %e, "sandbox cgroup teardown failed");
+        }
+        drop(state);
+    });
+    if let Some((layer, message)) = watch.setup_failed.take() {
+        return Err(SandboxError::Setup { layer, message });
+    }
     let (stdout, stderr, truncated, bytes_out) = output.finish();
     let (exit_code, signal) = match watch.exited {
         Some(status) => status,
         None => (None, Some(libc::SIGKILL)),
     };
-    let end = end_reason(ended, exit_code, signal, &usage, profile);
-    cgroup.destroy().await?;
-    drop(state);
     Ok(ExecOutcome {
-        end,
+        end: end_reason(ended, exit_code, signal, &usage, profile),
         exit_code,
         signal,
         stdout,
@@ -152,7 +96,7 @@ pub(crate) async fn run(
         output_truncated: truncated,
         usage: ResourceUsage {
             start_latency_us: watch.start_latency_us,
-            wall_time_us: micros(begun.elapsed()),
+            wall_time_us: micros(requested.elapsed()),
             cpu_time_us: usage.cpu_time_us,
             peak_memory_bytes: usage.peak_memory_bytes,
             peak_pids: usage.peak_pids,
@@ -241,29 +185,25 @@ struct Watch {
     setup_failed: Option<(String, String)>,
 }
 
-async fn read_events(events: pipe::Receiver, watch: &mut Watch, begun: Instant) {
-    let mut reader = FrameReader::new(events, FrameConfig::default());
+async fn read_events(
+    mut events: FrameReader<pipe::Receiver>,
+    watch: &mut Watch,
+    requested: Instant,
+) {
     // The init writes a handful of events and closes the pipe when it exits.
-    while let Ok(Some(event)) = reader.read::<InitEvent>().await {
+    while let Ok(Some(event)) = events.read::<InitEvent>().await {
         match event {
-            InitEvent::Started { .. } => watch.start_latency_us = micros(begun.elapsed()),
+            InitEvent::Started => watch.start_latency_us = micros(requested.elapsed()),
+            InitEvent::Ready { .. } => {}
             InitEvent::SetupFailed { layer, message } => {
                 watch.setup_failed = Some((layer, message));
             }
-            InitEvent::Exited { code, signal } => watch.exited = Some((code, signal)),
+            InitEvent::Exited { code, signal } => {
+                // The last event: PID 1 exits right after it.
+                watch.exited = Some((code, signal));
+                return;
+            }
         }
-    }
-}
-
-fn cgroup_limits(profile: &Profile, host: &HostSupport) -> CgroupLimits {
-    let l = &profile.limits;
-    // No swap on the host and none allowed: the limit holds without swap accounting.
-    let vacuous = !host.has_swap && l.swap.is_some_and(|s| s.0 == 0);
-    CgroupLimits {
-        cpu_quota_millicores: l.cpu_millicores,
-        memory_bytes: l.memory.map(|m| m.0),
-        swap_bytes: l.swap.map(|s| s.0).filter(|_| !vacuous),
-        pids_max: l.pids,
     }
 }
 
@@ -276,86 +216,6 @@ pub(crate) fn environment(profile: &Profile, req: &ExecRequest) -> Vec<(String, 
     env.into_iter().collect()
 }
 
-/// Id maps of a user namespace made by a node that is not root: the sandbox's root is the
-/// node's own user, the only mapping such a node may write.
-fn own_user_maps() -> (CString, CString) {
-    let map = |id: u32| CString::new(format!("0 {id} 1")).unwrap_or_default();
-    (
-        map(nix::unistd::Uid::effective().as_raw()),
-        map(nix::unistd::Gid::effective().as_raw()),
-    )
-}
-
-fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| SandboxError::io(std::io::Error::from(e)))
-}
-
 pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// The sandbox's cgroup, destroyed on every path out of [`run`].
-struct Teardown(Option<SandboxCgroup>);
-
-impl Teardown {
-    fn get(&self) -> &SandboxCgroup {
-        self.0.as_ref().expect("present until destroy")
-    }
-
-    async fn kill_all(&self) {
-        if let Some(cg) = &self.0 {
-            // Blocking file I/O with short bounded waits (freezing): off the async threads.
-            let _ = tokio::task::block_in_place(|| cg.kill_all());
-        }
-    }
-
-    async fn destroy(mut self) -> Result<(), SandboxError> {
-        match self.0.take() {
-            Some(cg) => tokio::task::spawn_blocking(move || cg.destroy())
-                .await
-                .map_err(|e| SandboxError::layer("cgroup", e))?
-                .map_err(|e| SandboxError::layer("cgroup", e)),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Teardown {
-    fn drop(&mut self) {
-        if let Some(cg) = self.0.take() {
-            let _ = cg.destroy();
-        }
-    }
-}
-
-/// The host directory the init mounts the sandbox's root in; removed afterwards (the
-/// mounts themselves vanish with the sandbox's mount namespace).
-struct StateDir {
-    path: PathBuf,
-}
-
-impl StateDir {
-    fn create(root: &Path, id: &str) -> Result<Self, SandboxError> {
-        use std::os::unix::fs::DirBuilderExt;
-        let path = root.join(id);
-        for dir in [root, &path, &path.join("root"), &path.join("scratch")] {
-            // 0711: the init may run as an unmapped user inside a user namespace and must
-            // still reach its mount points; nobody else can list them.
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o711)
-                .create(dir)
-                .map_err(|e| {
-                    SandboxError::layer("state-dir", format!("create {}: {e}", dir.display()))
-                })?;
-        }
-        Ok(Self { path })
-    }
-}
-
-impl Drop for StateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
 }

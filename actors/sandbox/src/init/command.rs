@@ -16,7 +16,7 @@ use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::{Gid, Uid};
 
-use super::spec::InitSpec;
+use super::spec::{CommandSpec, InitSpec};
 use super::{LayerContext, SetupError};
 
 /// Argument and environment strings ready for `execve`, prepared before the fork.
@@ -26,7 +26,7 @@ pub(super) struct Prepared {
 }
 
 impl Prepared {
-    pub fn new(spec: &InitSpec) -> Result<Self, SetupError> {
+    pub fn new(spec: &CommandSpec) -> Result<Self, SetupError> {
         let cstring = |s: &str| CString::new(s).layer("exec", format!("NUL byte in {s:?}"));
         let mut argv = vec![cstring(&spec.command)?];
         for arg in &spec.args {
@@ -44,9 +44,9 @@ impl Prepared {
 /// Runs in the forked child: never returns. On failure before `exec` the reason goes to
 /// the command's stderr and the error pipe, and the child exits 126 (or 127: not found),
 /// as a shell does.
-pub(super) fn exec(spec: &InitSpec, prepared: &Prepared, err_tx: OwnedFd) -> ! {
-    let (status, message) = match confine_and_exec(spec, prepared) {
-        Err(ExecError::NotFound) => (127, format!("{}: command not found", spec.command)),
+pub(super) fn exec(spec: &InitSpec, cmd: &CommandSpec, prepared: &Prepared, err_tx: OwnedFd) -> ! {
+    let (status, message) = match confine_and_exec(spec, cmd, prepared) {
+        Err(ExecError::NotFound) => (127, format!("{}: command not found", cmd.command)),
         Err(ExecError::Exec(path, e)) => (126, format!("{}: {e}", path.display())),
         Err(ExecError::Setup(err)) => (126, format!("[{}] {}", err.layer, err.message)),
     };
@@ -67,7 +67,11 @@ impl From<SetupError> for ExecError {
     }
 }
 
-fn confine_and_exec(spec: &InitSpec, prepared: &Prepared) -> Result<Infallible, ExecError> {
+fn confine_and_exec(
+    spec: &InitSpec,
+    cmd: &CommandSpec,
+    prepared: &Prepared,
+) -> Result<Infallible, ExecError> {
     // A session of its own: no controlling terminal, and one process group to signal.
     nix::unistd::setsid().layer("init", "setsid")?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
@@ -83,7 +87,7 @@ fn confine_and_exec(spec: &InitSpec, prepared: &Prepared) -> Result<Infallible, 
     set_ids(spec.uid, spec.gid)?;
     drop_capabilities(&[]).layer("capabilities", "clear")?;
     nix::sys::prctl::set_no_new_privs().layer("no-new-privs", "prctl")?;
-    let program = resolve(&spec.command, &spec.env)?;
+    let program = resolve(&cmd.command, &cmd.env)?;
     spec.seccomp
         .install()
         .map_err(|e| SetupError::new("seccomp", e))?;

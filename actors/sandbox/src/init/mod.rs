@@ -18,7 +18,7 @@ mod relay;
 pub mod spec;
 
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::FromRawFd;
 
 use neuroflow_kit::codec::{self, FrameConfig};
 
@@ -50,17 +50,38 @@ pub fn main() -> i32 {
 }
 
 fn read_spec() -> Result<InitSpec, String> {
-    // SAFETY: fd 3 was set up by the spawner for this process alone and is used only here.
-    let fd = unsafe { OwnedFd::from_raw_fd(SPEC_FD) };
-    let mut bytes = Vec::new();
-    std::fs::File::from(fd)
-        .take(MAX_SPEC_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read the sandbox spec: {e}"))?;
+    read_control()?.ok_or_else(|| "the node closed the control pipe".to_string())
+}
+
+/// Reads the next frame from the control pipe (fd 3); `None` when the node closed it.
+/// Frames are read with plain blocking reads: the init is single-threaded and has
+/// nothing else to do while it waits.
+pub(crate) fn read_control<T: serde::de::DeserializeOwned>() -> Result<Option<T>, String> {
+    // SAFETY: fd 3 stays open for the init's whole life; ManuallyDrop keeps it open.
+    let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(SPEC_FD) });
+    let mut header = [0u8; codec::FRAME_HEADER_LEN];
+    match (&*file).read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(format!("cannot read the control pipe: {e}")),
+    }
+    let len = u32::from_be_bytes(header) as usize;
+    if len > MAX_SPEC_BYTES {
+        return Err(format!(
+            "control frame of {len} bytes exceeds {MAX_SPEC_BYTES}"
+        ));
+    }
+    let mut frame = header.to_vec();
+    frame.resize(codec::FRAME_HEADER_LEN + len, 0);
+    (&*file)
+        .read_exact(&mut frame[codec::FRAME_HEADER_LEN..])
+        .map_err(|e| format!("cannot read the control pipe: {e}"))?;
     let cfg = FrameConfig {
         max_frame_size: MAX_SPEC_BYTES,
     };
-    codec::decode_frame(&bytes, &cfg).map_err(|e| format!("bad sandbox spec: {e}"))
+    codec::decode_frame(&frame, &cfg)
+        .map(Some)
+        .map_err(|e| format!("bad control frame: {e}"))
 }
 
 /// Sends one event to the node. A node that has gone away cannot be told anything, so a
@@ -72,6 +93,28 @@ pub(crate) fn report(event: &InitEvent) {
     // SAFETY: fd 4 stays open for the life of the init; ManuallyDrop keeps it open here.
     let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(EVENT_FD) });
     let _ = (&*file).write_all(&frame);
+}
+
+/// Points stdin, stdout and stderr at /dev/null and closes `fds`.
+///
+/// The node reads the command's output until every holder of the pipes has closed them;
+/// the init processes hand their copies back as soon as the command has them, so that
+/// the node sees the end of the output when the command ends, not when the init does.
+pub(crate) fn let_go_of(fds: &[i32]) {
+    // SAFETY: plain open/dup2/close on descriptors this process owns; nothing in Rust
+    // holds them.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            libc::close(null);
+        }
+        for &fd in fds {
+            libc::close(fd);
+        }
+    }
 }
 
 /// A sandbox layer that could not be set up, named for the node's error.

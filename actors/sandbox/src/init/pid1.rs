@@ -13,24 +13,23 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
 use super::relay::{FORWARDED, watched_signals};
-use super::spec::{InitEvent, InitSpec};
+use super::spec::{CommandSpec, InitEvent, InitSpec};
 use super::{LayerContext, SetupError, command, mounts, report};
 
 pub(super) fn run(spec: InitSpec) -> ! {
-    let started = Instant::now();
     let code = match build_and_start(&spec) {
-        Ok((child, err_rx)) => {
+        Ok(Some((child, err_rx))) => {
             // The command's exec closes the CLOEXEC error pipe; anything read means exec
             // failed (the command then exits 126/127 with the reason on its stderr).
             let mut buf = [0u8; 4];
             let exec_failed = std::fs::File::from(err_rx).read(&mut buf).unwrap_or(0) > 0;
             if !exec_failed {
-                report(&InitEvent::Started {
-                    setup_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                });
+                report(&InitEvent::Started);
             }
             supervise(child)
         }
+        // The node let go of this sandbox before using it.
+        Ok(None) => 0,
         Err(err) => {
             report(&InitEvent::SetupFailed {
                 layer: err.layer.into(),
@@ -42,15 +41,19 @@ pub(super) fn run(spec: InitSpec) -> ! {
     std::process::exit(code)
 }
 
-fn build_and_start(spec: &InitSpec) -> Result<(Pid, OwnedFd), SetupError> {
-    // The command must not inherit the channel to the node.
-    // SAFETY: fd 4 stays open for the init's whole life.
-    let events = unsafe { std::os::fd::BorrowedFd::borrow_raw(super::spec::EVENT_FD) };
-    nix::fcntl::fcntl(
-        events,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )
-    .layer("init", "mark the event pipe close-on-exec")?;
+/// Builds the sandbox, reports it ready, waits for the command and starts it.
+fn build_and_start(spec: &InitSpec) -> Result<Option<(Pid, OwnedFd)>, SetupError> {
+    let started = Instant::now();
+    // The command must not inherit the channels to the node.
+    for fd in [super::spec::SPEC_FD, super::spec::EVENT_FD] {
+        // SAFETY: fds 3 and 4 stay open for the init's whole life.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .layer("init", "mark the control pipes close-on-exec")?;
+    }
     // The spawner placed this process in the sandbox's cgroup before exec; a cgroup
     // namespace made now has that cgroup as its root, so the sandbox cannot see the host's.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
@@ -58,20 +61,28 @@ fn build_and_start(spec: &InitSpec) -> Result<(Pid, OwnedFd), SetupError> {
     mounts::build_root(spec)?;
     nix::unistd::sethostname(&spec.hostname).layer("uts-namespace", "sethostname")?;
     loopback_up().layer("network-namespace", "bring up lo")?;
-    let prepared = command::Prepared::new(spec)?;
+    report(&InitEvent::Ready {
+        setup_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+    });
+    let Some(cmd) = super::read_control::<CommandSpec>().map_err(|e| SetupError::new("init", e))?
+    else {
+        return Ok(None);
+    };
+    let prepared = command::Prepared::new(&cmd)?;
     let (err_rx, err_tx) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).layer("init", "pipe")?;
     // SAFETY: PID 1 is single-threaded.
     match unsafe { fork() }.layer("pid-namespace", "fork the command")? {
         ForkResult::Child => {
             drop(err_rx);
-            command::exec(spec, &prepared, err_tx)
+            command::exec(spec, &cmd, &prepared, err_tx)
         }
         ForkResult::Parent { child } => {
             drop(err_tx);
+            super::let_go_of(&[super::spec::SPEC_FD]);
             // PID 1 needs no privilege from here on but the right to signal the command.
             command::drop_capabilities(&[caps::Capability::CAP_KILL])
                 .layer("capabilities", "drop PID 1's capabilities")?;
-            Ok((child, err_rx))
+            Ok(Some((child, err_rx)))
         }
     }
 }

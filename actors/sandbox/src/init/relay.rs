@@ -11,7 +11,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2, read, write};
 
-use super::spec::{InitEvent, InitSpec};
+use super::spec::{EVENT_FD, InitEvent, InitSpec, SPEC_FD};
 use super::{pid1, report};
 
 /// Signals relayed to the sandbox, and handled (not acted on) by the init processes.
@@ -128,6 +128,8 @@ fn relay(pid1: Pid, watched: &SigSet) -> i32 {
             return setup_failed("init", format!("cannot open a signalfd: {e}"));
         }
     };
+    // From here on PID 1 speaks for the sandbox.
+    super::let_go_of(&[SPEC_FD, EVENT_FD]);
     loop {
         match signals.read_signal() {
             Ok(Some(info)) => {

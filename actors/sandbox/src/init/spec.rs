@@ -30,10 +30,6 @@ pub struct InitSpec {
     /// Size of the tmpfs at /tmp.
     pub tmp_bytes: u64,
     pub mounts: Vec<SpecMount>,
-    /// The command, looked up in `PATH` of `env` when it has no slash.
-    pub command: String,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
     /// Where the command starts (inside the sandbox).
     pub workdir: PathBuf,
     /// Ids the command runs as, inside the sandbox's user namespace if there is one.
@@ -46,6 +42,16 @@ pub struct InitSpec {
     /// (a root node mapping the sandbox's root to `nobody`). `None`: the namespaces were
     /// made before exec.
     pub outside_user_maps: Option<(String, String)>,
+}
+
+/// The command to run in a built sandbox: the second frame on fd 3, sent when a request
+/// comes (a sandbox may be built ahead of it and wait, ready).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommandSpec {
+    /// The command, looked up in `PATH` of `env` when it has no slash.
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 /// The sandbox root's read-only layers.
@@ -76,11 +82,13 @@ pub struct Rlimits {
 /// What the init tells the node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InitEvent {
-    /// The sandbox is built and the command has been `exec`ed.
-    Started {
+    /// The sandbox is built and waits for its [`CommandSpec`].
+    Ready {
         /// Time the init spent building the sandbox, in microseconds.
         setup_us: u64,
     },
+    /// The command has been `exec`ed.
+    Started,
     /// Building the sandbox failed; the command never ran.
     SetupFailed { layer: String, message: String },
     /// The command ended (the init exits right after, which ends every process left).
