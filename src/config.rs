@@ -482,6 +482,46 @@ mod tests {
     }
 
     #[test]
+    fn sandbox_profiles_resolve_and_errors_name_the_key() {
+        let config = file(
+            r#"
+            [sandbox]
+            warm = 2
+            [sandbox.profiles.python]
+            base = "standard"
+            env = { PYTHONDONTWRITEBYTECODE = "1" }
+            network = { allow = ["pypi.org:443", "files.pythonhosted.org:443"] }
+            [sandbox.profiles.python.limits]
+            memory = "1G"
+            timeout = "2m"
+            "#,
+        )
+        .unwrap();
+        config.validate(&Origin::Merged).unwrap();
+        assert_eq!(config.sandbox.warm, 2);
+        let python = config.sandbox.profiles["python"].resolve("python").unwrap();
+        assert_eq!(
+            python.limits.memory,
+            Some(neuroflow_sandbox::ByteSize::gib(1))
+        );
+
+        let err = file("[sandbox.profiles.x]\nhostname = \"no spaces\"\n").unwrap_err();
+        assert_eq!(
+            err.key.as_deref(),
+            Some("sandbox.profiles.x.hostname"),
+            "{err}"
+        );
+        let err = file("[sandbox.profiles.standard]\n").unwrap_err();
+        assert_eq!(
+            err.key.as_deref(),
+            Some("sandbox.profiles.standard"),
+            "{err}"
+        );
+        let err = file("[sandbox.profiles.x.limits]\nmemory = \"lots\"\n").unwrap_err();
+        assert!(err.to_string().contains("invalid size"), "{err}");
+    }
+
+    #[test]
     fn defaults() {
         let config = Config::load(None, &no_env, &Overrides::default()).unwrap();
         assert_eq!(config.node.listen, addr("127.0.0.1:7700"));

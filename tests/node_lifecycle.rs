@@ -261,7 +261,10 @@ fn help_lists_only_existing_subcommands() {
         .collect();
     // `sandbox-init` is started by the node only and stays hidden.
     assert_eq!(commands, ["serve", "sandbox", "help"], "{help}");
-    let output = Command::new(BIN).args(["sandbox", "--help"]).output().unwrap();
+    let output = Command::new(BIN)
+        .args(["sandbox", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(help.contains("exec") && help.contains("check"), "{help}");
 }

@@ -2,6 +2,7 @@
 
 use neuroflow_kit::protocol::sandbox::SandboxFailure;
 
+use crate::net::AllowlistError;
 use crate::profile::ProfileError;
 use crate::seccomp::PolicyError;
 
@@ -16,6 +17,9 @@ pub enum SandboxError {
     /// The host cannot give a layer the profile needs: the sandbox refuses to start.
     #[error("the host cannot provide the {layer} layer this profile needs: {detail}")]
     Unsupported { layer: String, detail: String },
+    /// An egress allowlist entry does not parse.
+    #[error(transparent)]
+    Allowlist(#[from] AllowlistError),
     /// The seccomp policy does not compile.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -43,6 +47,7 @@ impl SandboxError {
         match self {
             Self::Unsupported { layer, .. } | Self::Setup { layer, .. } => Some(layer),
             Self::Policy(_) => Some("seccomp"),
+            Self::Allowlist(_) => Some("egress"),
             _ => None,
         }
     }

@@ -16,6 +16,7 @@ mod error;
 pub mod host;
 pub mod init;
 mod minimal;
+pub mod net;
 mod output;
 mod pool;
 mod prepare;

@@ -18,13 +18,16 @@ use tokio::process::Child;
 use crate::cgroup::{CgroupLimits, SandboxCgroup};
 use crate::error::SandboxError;
 use crate::host::HostSupport;
-use crate::init::spec::{InitEvent, InitSpec, Lower, Rlimits, SpecMount};
+use crate::init::spec::{Egress, InitEvent, InitSpec, Lower, Rlimits, SpecMount};
+use crate::net::EgressProxy;
 use crate::profile::{Profile, RootFs};
 use crate::sandbox::Shared;
 use crate::spawn::Launch;
 
 /// Inside the sandbox, where the command starts.
 pub(crate) const WORKDIR: &str = "/workspace";
+/// Loopback port of the egress bridge inside the sandbox (the customary proxy port).
+pub(crate) const EGRESS_PORT: u16 = 3128;
 /// Longest a sandbox may take to build before it is given up.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -35,6 +38,8 @@ pub(crate) struct Ready {
     pub events: FrameReader<pipe::Receiver>,
     pub cgroup: CgroupGuard,
     pub state: StateDir,
+    /// The node side of the sandbox's egress, when it has any; stops when dropped.
+    pub proxy: Option<EgressProxy>,
 }
 
 pub(crate) async fn prepare(shared: &Shared, profile: &Profile) -> Result<Ready, SandboxError> {
@@ -48,7 +53,18 @@ pub(crate) async fn prepare(shared: &Shared, profile: &Profile) -> Result<Ready,
         .map_err(|e| SandboxError::layer("cgroup", e))?;
     let cgroup = CgroupGuard(Some(Arc::new(cgroup)));
     let userns = profile.user_namespace || !shared.host.is_root;
-    let spec = init_spec(shared, profile, &state.path, userns)?;
+    let proxy = match &shared.egress {
+        Some(allowlist) => Some(
+            EgressProxy::start(&state.path.join("egress.sock"), allowlist.clone())
+                .map_err(|e| SandboxError::layer("egress", format!("start the proxy: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut spec = init_spec(shared, profile, &state.path, userns)?;
+    spec.egress = proxy.as_ref().map(|p| Egress {
+        socket: p.socket_path().to_path_buf(),
+        port: EGRESS_PORT,
+    });
     let frame = codec::encode_frame(&spec, &FrameConfig::default())
         .map_err(|e| SandboxError::layer("init", e))?;
     let (spec_rx, spec_tx) = cloexec_pipe()?;
@@ -97,6 +113,7 @@ pub(crate) async fn prepare(shared: &Shared, profile: &Profile) -> Result<Ready,
         events,
         cgroup,
         state,
+        proxy,
     })
 }
 
@@ -141,6 +158,7 @@ fn init_spec(
         seccomp: shared.seccomp(&profile.seccomp)?,
         outside_user_maps: (userns && shared.host.is_root)
             .then(|| ("0 65534 1".to_string(), "0 65534 1".to_string())),
+        egress: None,
     })
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use crate::error::SandboxError;
 use crate::init::spec::{CommandSpec, InitEvent};
 use crate::output::{Output, OutputChunk, Stream};
-use crate::prepare::Ready;
+use crate::prepare::{EGRESS_PORT, Ready};
 use crate::profile::Profile;
 
 /// How long the init may take to exit once the command has ended.
@@ -34,12 +34,12 @@ pub(crate) async fn run(
         events,
         cgroup,
         state,
-        ..
+        proxy,
     } = ready;
     let command = CommandSpec {
         command: req.command.clone(),
         args: req.args.clone(),
-        env: environment(profile, &req),
+        env: environment(profile, &req, proxy.is_some()),
     };
     let frame = codec::encode_frame(&command, &FrameConfig::default())
         .map_err(|e| SandboxError::layer("init", e))?;
@@ -77,7 +77,7 @@ pub(crate) async fn run(
         if let Err(e) = cgroup.destroy().await {
             tracing::warn!(error = %e, "sandbox cgroup teardown failed");
         }
-        drop(state);
+        drop((state, proxy));
     });
     if let Some((layer, message)) = watch.setup_failed.take() {
         return Err(SandboxError::Setup { layer, message });
@@ -207,9 +207,30 @@ async fn read_events(
     }
 }
 
-/// The profile's environment plus the request's; never anything of the node's.
-pub(crate) fn environment(profile: &Profile, req: &ExecRequest) -> Vec<(String, String)> {
+/// The profile's environment plus the request's; never anything of the node's. With
+/// egress, the usual proxy variables point at the sandbox's bridge (`socks5h`: names are
+/// resolved by the proxy, outside).
+pub(crate) fn environment(
+    profile: &Profile,
+    req: &ExecRequest,
+    egress: bool,
+) -> Vec<(String, String)> {
     let mut env = profile.env.clone();
+    if egress {
+        let http = format!("http://127.0.0.1:{EGRESS_PORT}");
+        let socks = format!("socks5h://127.0.0.1:{EGRESS_PORT}");
+        for (key, value) in [
+            ("HTTP_PROXY", &http),
+            ("HTTPS_PROXY", &http),
+            ("ALL_PROXY", &socks),
+            ("http_proxy", &http),
+            ("https_proxy", &http),
+            ("all_proxy", &socks),
+        ] {
+            env.insert(key.to_string(), value.clone());
+        }
+        env.insert("NO_PROXY".into(), String::new());
+    }
     for (k, v) in &req.env {
         env.insert(k.clone(), v.clone());
     }

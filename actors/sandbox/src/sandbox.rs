@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::error::SandboxError;
 use crate::host::HostSupport;
+use crate::net::Allowlist;
 use crate::output::OutputChunk;
 use crate::pool::Pool;
 use crate::prepare::prepare;
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     pub host: Arc<HostSupport>,
     pub init: InitProgram,
     pub state_root: PathBuf,
+    /// Where the profile lets the sandbox connect, if anywhere.
+    pub egress: Option<Arc<Allowlist>>,
     policy: Policy,
     compiled: Mutex<HashMap<String, Bpf>>,
 }
@@ -250,14 +253,21 @@ impl SandboxBuilder {
                 detail: missing.detail.clone(),
             });
         }
-        if !profile.network.allow.is_empty() {
+        if !profile.isolates() && !profile.network.allow.is_empty() {
+            // A plain subprocess shares the host's network: nothing could enforce it.
             return Err(SandboxError::Unsupported {
-                layer: "network-egress".into(),
-                detail: "egress allowlists are not enforced by this build; refusing rather \
-                         than running with the network off or open"
-                    .into(),
+                layer: "network-namespace".into(),
+                detail: format!(
+                    "profile {:?} does not isolate, so an egress allowlist cannot be enforced",
+                    profile.name
+                ),
             });
         }
+        let egress = if profile.network.allow.is_empty() {
+            None
+        } else {
+            Some(Arc::new(Allowlist::parse(&profile.network.allow)?))
+        };
         let init = match self.init {
             Some(init) => init,
             None => InitProgram::current_exe(&["sandbox-init"])?,
@@ -272,6 +282,7 @@ impl SandboxBuilder {
             state_root: self
                 .state_root
                 .unwrap_or_else(|| std::env::temp_dir().join("neuroflow-sandboxes")),
+            egress,
             policy,
             compiled: Mutex::new(HashMap::new()),
         };

@@ -11,6 +11,7 @@
 //!   ◀──── spec on fd 3, events on fd 4 (kit frames) ────┘
 //! ```
 
+pub(crate) mod bridge;
 mod command;
 mod mounts;
 mod pid1;

@@ -63,6 +63,10 @@ pub(super) fn build_root(spec: &InitSpec) -> Result<(), SetupError> {
     tmpfs(&mount_point(&root, "/tmp")?, spec.tmp_bytes, "1777", quiet).layer("tmp", "tmpfs")?;
     proc(&root)?;
     dev(&root)?;
+    if let Some(egress) = &spec.egress {
+        let target = file_mount_point(&root, super::bridge::SOCKET)?;
+        bind(&egress.socket, &target, false).layer("egress", "bind the proxy socket")?;
+    }
     for m in &spec.mounts {
         let target = mount_point(&root, &m.target)?;
         bind(&m.source, &target, m.writable)
@@ -264,6 +268,16 @@ fn mount_point(root: &Path, inside: impl AsRef<Path>) -> Result<PathBuf, SetupEr
     }
     let target = root.join(inside.strip_prefix("/").unwrap_or(inside));
     mkdir(&target).layer("mounts", format!("create mount point {}", inside.display()))?;
+    Ok(target)
+}
+
+/// Like [`mount_point`], for a file (or socket) to be bound over an empty file.
+fn file_mount_point(root: &Path, inside: &str) -> Result<PathBuf, SetupError> {
+    let inside = Path::new(inside);
+    let parent = inside.parent().unwrap_or(Path::new("/"));
+    let dir = mount_point(root, parent)?;
+    let target = dir.join(inside.file_name().unwrap_or_default());
+    fs::File::create(&target).layer("mounts", format!("create {}", inside.display()))?;
     Ok(target)
 }
 

@@ -61,6 +61,9 @@ fn build_and_start(spec: &InitSpec) -> Result<Option<(Pid, OwnedFd)>, SetupError
     mounts::build_root(spec)?;
     nix::unistd::sethostname(&spec.hostname).layer("uts-namespace", "sethostname")?;
     loopback_up().layer("network-namespace", "bring up lo")?;
+    if let Some(egress) = &spec.egress {
+        super::bridge::start(egress, spec.uid, spec.gid)?;
+    }
     report(&InitEvent::Ready {
         setup_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
     });

@@ -42,6 +42,16 @@ pub struct InitSpec {
     /// (a root node mapping the sandbox's root to `nobody`). `None`: the namespaces were
     /// made before exec.
     pub outside_user_maps: Option<(String, String)>,
+    /// The way out to the node's egress proxy, when the profile allows any destination.
+    pub egress: Option<Egress>,
+}
+
+/// Where the sandbox's egress goes: the node's proxy socket (a host path, bound into the
+/// sandbox) and the loopback port the bridge serves it on inside.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Egress {
+    pub socket: PathBuf,
+    pub port: u16,
 }
 
 /// The command to run in a built sandbox: the second frame on fd 3, sent when a request
