@@ -134,3 +134,60 @@ attempt("sethostname", lambda: socket.sethostname("pwned"))
         "pwned"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_tree_replaces_the_host_dirs() {
+    require_isolation!();
+    // A root file system of one shell and the libraries it links, copied from the host.
+    let tree = crate::HostDir::new("tree");
+    let ldd = std::process::Command::new("ldd")
+        .arg("/bin/dash")
+        .output()
+        .unwrap();
+    let mut files = vec!["/bin/dash".to_string()];
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        if let Some(path) = line.split_whitespace().find(|w| w.starts_with('/')) {
+            files.push(path.to_string());
+        }
+    }
+    for file in &files {
+        let target = tree.path().join(file.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(std::fs::canonicalize(file).unwrap(), &target).unwrap();
+    }
+    let mut profile = neuroflow_sandbox::Profile::builtin("standard").unwrap();
+    profile.root = neuroflow_sandbox::profile::RootFs::Tree(tree.path().to_path_buf());
+    let sandbox = neuroflow_sandbox::Sandbox::builder(profile)
+        .init_program(neuroflow_sandbox::InitProgram {
+            path: env!("CARGO_BIN_EXE_neuroflow-node").into(),
+            args: vec!["sandbox-init".into()],
+        })
+        .state_dir(crate::state_dir())
+        .build()
+        .unwrap();
+    let outcome = sandbox
+        .exec(neuroflow::kit::protocol::sandbox::ExecRequest {
+            command: "/bin/dash".into(),
+            args: vec![
+                "-c".into(),
+                "cd /; echo *; (echo x > /bin/new) 2>/dev/null && echo wrote || echo refused"
+                    .into(),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_exited_ok(&outcome);
+    let stdout = String::from_utf8_lossy(&outcome.stdout);
+    let mut seen: Vec<&str> = stdout.lines().next().unwrap().split(' ').collect();
+    seen.sort_unstable();
+    // The tree, plus the sandbox's own mount points; nothing of the host's root.
+    assert!(
+        seen.contains(&"bin") && seen.contains(&"workspace") && seen.contains(&"proc"),
+        "{seen:?}"
+    );
+    assert!(!seen.contains(&"usr") && !seen.contains(&"etc"), "{seen:?}");
+    // Copy-on-write: the sandbox's root user is `nobody`, who cannot write the tree's /bin.
+    assert!(stdout.ends_with("refused\n"), "{stdout}");
+    assert!(!tree.path().join("bin/new").exists());
+}

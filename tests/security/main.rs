@@ -8,6 +8,7 @@
 //! Every scenario needs root and the kernel's isolation features. Without them it prints why
 //! and passes, except under `NEUROFLOW_REQUIRE_ISOLATION=1` (CI), where it fails.
 
+mod faces;
 mod kernel;
 mod limits;
 mod network;

@@ -1,0 +1,130 @@
+//! The sandbox's faces as users meet them: the CLI's exit codes, streamed output, refusals
+//! that name the missing layer.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use neuroflow::kit::protocol::sandbox::{EndReason, ExecRequest};
+use neuroflow_sandbox::{HostSupport, Layer, Profile, Sandbox, SandboxError, Stream};
+use tokio::sync::mpsc;
+
+use crate::{builder, require_isolation};
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_neuroflow-node"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_mirrors_the_commands_exit_status() {
+    require_isolation!();
+    let (code, stdout, _) = cli(&["sandbox", "exec", "--", "sh", "-c", "echo out; exit 7"]);
+    assert_eq!((code, stdout.as_str()), (7, "out\n"));
+    let (code, _, stderr) = cli(&["sandbox", "exec", "--timeout", "300ms", "--", "sleep", "5"]);
+    assert_eq!(code, 128 + libc::SIGKILL, "{stderr}");
+    assert!(stderr.contains("sandbox ended: timeout"), "{stderr}");
+    let (code, _, stderr) = cli(&["sandbox", "exec", "--", "no-such-program"]);
+    assert_eq!(code, 127, "{stderr}");
+    assert!(stderr.contains("command not found"), "{stderr}");
+    // Refusals: 125, naming why.
+    let (code, _, stderr) = cli(&[
+        "sandbox",
+        "exec",
+        "--profile",
+        "minimal",
+        "--allow-net",
+        "127.0.0.1:80",
+        "--",
+        "true",
+    ]);
+    assert_eq!(code, 125, "{stderr}");
+    assert!(stderr.contains("network-namespace"), "{stderr}");
+    let (code, _, stderr) = cli(&["sandbox", "exec", "--allow-net", "bad entry", "--", "true"]);
+    assert_eq!(code, 125, "{stderr}");
+    assert!(stderr.contains("bad entry"), "{stderr}");
+    // Usage errors: 2.
+    let (code, _, stderr) = cli(&["sandbox", "exec", "--profile", "nope", "--", "true"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, _) = cli(&["sandbox", "exec", "--memory", "lots", "--", "true"]);
+    assert_eq!(code, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_streams_while_the_command_runs() {
+    require_isolation!();
+    let sandbox = builder("standard").build().unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let run = tokio::spawn({
+        let sandbox = sandbox.clone();
+        async move {
+            sandbox
+                .exec_streaming(
+                    ExecRequest {
+                        command: "sh".into(),
+                        args: vec!["-c".into(), "echo first; sleep 2; echo second >&2".into()],
+                        ..ExecRequest::default()
+                    },
+                    tx,
+                )
+                .await
+        }
+    });
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a chunk before the command ends")
+        .unwrap();
+    assert_eq!(
+        (first.stream, first.bytes.as_slice()),
+        (Stream::Stdout, &b"first\n"[..])
+    );
+    assert!(
+        !run.is_finished(),
+        "the first chunk must come while the command runs"
+    );
+    let outcome = run.await.unwrap().unwrap();
+    let second = rx.recv().await.unwrap();
+    assert_eq!(
+        (second.stream, second.bytes.as_slice()),
+        (Stream::Stderr, &b"second\n"[..])
+    );
+    assert_eq!(outcome.end, EndReason::Exited);
+    assert_eq!(
+        (outcome.stdout, outcome.stderr),
+        (b"first\n".to_vec(), b"second\n".to_vec())
+    );
+}
+
+#[test]
+fn a_missing_layer_refuses_the_profile_and_names_it() {
+    let mut host = HostSupport::detect();
+    for status in &mut host.layers {
+        if status.layer == Layer::Overlayfs {
+            status.available = false;
+            status.detail = "overlay not in /proc/filesystems".into();
+        }
+    }
+    let err = Sandbox::builder(Profile::builtin("standard").unwrap())
+        .host(std::sync::Arc::new(host.clone()))
+        .build()
+        .err()
+        .expect("refused");
+    match &err {
+        SandboxError::Unsupported { layer, detail } => {
+            assert_eq!(layer, "overlayfs");
+            assert!(detail.contains("/proc/filesystems"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // `strict` binds the lower layers read-only and needs no overlay: it is not refused
+    // for that (fail closed, but only on what is really needed).
+    let strict = Profile::builtin("strict").unwrap();
+    assert!(!host.required(&strict).contains(&Layer::Overlayfs));
+}
