@@ -128,3 +128,104 @@ fn a_missing_layer_refuses_the_profile_and_names_it() {
     let strict = Profile::builtin("strict").unwrap();
     assert!(!host.required(&strict).contains(&Layer::Overlayfs));
 }
+
+/// The parent pid of `pid`, from /proc.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields resume after the last ')'.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_init_forwards_termination_signals_to_the_command() {
+    require_isolation!();
+    let sandbox = builder("standard").build().unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let marker = "sleep 4243.5";
+    let run = tokio::spawn({
+        let sandbox = sandbox.clone();
+        async move {
+            sandbox
+                .exec_streaming(
+                    ExecRequest {
+                        command: "sh".into(),
+                        args: vec![
+                            "-c".into(),
+                            format!(
+                                "trap 'echo got-term; exit 3' TERM; echo ready; {marker} & wait"
+                            ),
+                        ],
+                        ..ExecRequest::default()
+                    },
+                    tx,
+                )
+                .await
+        }
+    });
+    let ready = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ready.bytes, b"ready\n");
+    // From the host: the sleep's parent is the shell, whose parent is PID 1, whose parent
+    // is the relay, the node's own child.
+    let sleep = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim() == marker)
+        })
+        .expect("the sandboxed sleep is visible from the host");
+    let relay = parent_of(sleep)
+        .and_then(parent_of)
+        .and_then(parent_of)
+        .unwrap();
+    assert_eq!(parent_of(relay), Some(std::process::id()));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(relay as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let outcome = run.await.unwrap().unwrap();
+    assert_eq!(
+        (outcome.end, outcome.exit_code),
+        (EndReason::Exited, Some(3)),
+        "{outcome:?}"
+    );
+    assert!(outcome.stdout.ends_with(b"got-term\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minimal_is_a_plain_subprocess_with_limits() {
+    let sandbox = Sandbox::builder(Profile::builtin("minimal").unwrap())
+        .timeout(Duration::from_millis(500))
+        .output(neuroflow_sandbox::ByteSize(8))
+        .state_dir(crate::state_dir())
+        .build()
+        .unwrap();
+    let run = |line: &str| {
+        sandbox.exec(ExecRequest {
+            command: "/bin/sh".into(),
+            args: vec!["-c".into(), line.into()],
+            ..ExecRequest::default()
+        })
+    };
+    let outcome = run("echo $PATH; test -z \"$CARGO\" && echo clean")
+        .await
+        .unwrap();
+    assert_eq!(outcome.stdout, b"/usr/loc", "capped at 8 bytes");
+    assert_eq!(outcome.end, EndReason::OutputCapped);
+    let outcome = run("sleep 5").await.unwrap();
+    assert_eq!(outcome.end, EndReason::Timeout);
+    let outcome = run("exit 4").await.unwrap();
+    assert_eq!(
+        (outcome.end, outcome.exit_code),
+        (EndReason::Exited, Some(4))
+    );
+}

@@ -74,6 +74,11 @@ impl Output {
         }
     }
 
+    /// Whether the command has written more than the cap.
+    pub fn truncated(&self) -> bool {
+        self.shared.lock().truncated
+    }
+
     /// `(stdout, stderr, truncated, total bytes written)`.
     pub fn finish(self) -> (Vec<u8>, Vec<u8>, bool, u64) {
         let kept = std::mem::take(&mut *self.shared.lock());

@@ -131,10 +131,16 @@ pub(crate) async fn drive(
             side,
         )
     };
-    tokio::select! {
+    let ended = tokio::select! {
         _ = all => Ended::ByItself,
         () = tokio::time::sleep(timeout) => Ended::Timeout,
         () = output.capped() => Ended::OutputCapped,
+    };
+    // Output past the cap is a breach even when the command ended in the same instant.
+    if ended == Ended::ByItself && output.truncated() {
+        Ended::OutputCapped
+    } else {
+        ended
     }
 }
 
