@@ -178,3 +178,97 @@ async fn a_user_namespace_can_be_asked_for_as_root() {
     assert!(stdout.contains("CapEff:\t0000000000000000"), "{stdout}");
     assert!(stdout.contains("wrote"), "{stdout}");
 }
+
+/// A cgroup in every hierarchy, owned by `nobody`: what a system delegates to an
+/// unprivileged service. Removed on drop.
+struct Delegated(Vec<std::path::PathBuf>);
+
+impl Delegated {
+    fn new() -> Self {
+        let host = neuroflow_sandbox::HostSupport::detect();
+        let name = format!(
+            "neuroflow-delegated-{}-{}",
+            std::process::id(),
+            crate::uuid_like()
+        );
+        let dirs = host
+            .cgroups
+            .expect("cgroups")
+            .hierarchies()
+            .iter()
+            .map(|h| h.node_dir.join(&name))
+            .collect::<Vec<_>>();
+        for dir in &dirs {
+            std::fs::create_dir(dir).unwrap();
+            let nobody = Some(nix::unistd::Uid::from_raw(65534));
+            let nogroup = Some(nix::unistd::Gid::from_raw(65534));
+            for entry in std::iter::once(dir.clone())
+                .chain(std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()))
+            {
+                nix::unistd::chown(&entry, nobody, nogroup).unwrap();
+            }
+        }
+        Self(dirs)
+    }
+
+    fn procs_files(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|d| d.join("cgroup.procs").to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            // The node's `neuroflow` parent inside, then the delegated cgroup itself.
+            let _ = std::fs::remove_dir(dir.join("neuroflow"));
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_is_not_root_sandboxes_in_a_user_namespace() {
+    require_isolation!();
+    let delegated = Delegated::new();
+    let state = HostDir::new("unprivileged");
+    nix::unistd::chown(
+        state.path(),
+        Some(nix::unistd::Uid::from_raw(65534)),
+        Some(nix::unistd::Gid::from_raw(65534)),
+    )
+    .unwrap();
+    // Join the delegated cgroups as root, then become `nobody` and run the CLI.
+    let join: String = delegated
+        .procs_files()
+        .iter()
+        .map(|f| format!("echo $$ > {f} && "))
+        .collect();
+    let script = format!(
+        "{join} exec setpriv --reuid=65534 --regid=65534 --clear-groups \
+         env TMPDIR={state} {bin} sandbox exec -- sh -c \
+         'cat /proc/self/uid_map; id -u; grep CapEff /proc/self/status; echo hi > /workspace/f && cat /workspace/f'",
+        state = state.path().display(),
+        bin = env!("CARGO_BIN_EXE_neuroflow-node"),
+    );
+    let output = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    // Root inside is the node's own user outside, the only mapping it may write.
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["0", "65534", "1"],
+        "{stdout}"
+    );
+    assert_eq!(lines[1], "0");
+    assert_eq!(lines[2], "CapEff:\t0000000000000000");
+    assert_eq!(lines[3], "hi");
+}

@@ -147,9 +147,12 @@ impl HostSupport {
                     (Layer::CgroupFreezer, Controller::Freezer),
                 ] {
                     let ok = host.supports(controller);
+                    // Root manages any cgroup; anyone else only a delegated one: the node's
+                    // own cgroup must be writable to it in that controller's hierarchy.
+                    let delegated = is_root || delegated_to_us(host, controller);
                     push(
                         layer,
-                        ok && is_root,
+                        ok && delegated,
                         format!(
                             "{controller} controller ({} layout): {}",
                             host.layout_name(),
@@ -157,16 +160,19 @@ impl HostSupport {
                                 "absent"
                             } else if is_root {
                                 "present"
+                            } else if delegated {
+                                "present, delegated to this user"
                             } else {
-                                "present, but the node is not root"
+                                "present, but not delegated to this user (not root)"
                             }
                         ),
                     );
                 }
                 let swap = swap_accounting(host);
+                let delegated = is_root || delegated_to_us(host, Controller::Memory);
                 push(
                     Layer::CgroupSwap,
-                    swap && is_root,
+                    swap && delegated,
                     format!("swap accounting: {swap}"),
                 );
             }
@@ -258,6 +264,16 @@ fn user_namespaces() -> (bool, String) {
         return (false, "kernel.unprivileged_userns_clone is 0".into());
     }
     (true, format!("user.max_user_namespaces = {max}"))
+}
+
+/// Whether this (non-root) process may create cgroups under its own in the hierarchy of
+/// `controller`, and in every other hierarchy a sandbox's cgroup spans.
+fn delegated_to_us(host: &HostCgroups, controller: Controller) -> bool {
+    let writable = |dir: &Path| nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
+    host.hierarchies()
+        .iter()
+        .filter(|h| h.controllers.contains(&controller) || h.controllers.is_empty())
+        .all(|h| writable(&h.node_dir))
 }
 
 /// Whether the memory controller can also limit swap: on v1 only with swap accounting
