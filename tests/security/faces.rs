@@ -229,3 +229,70 @@ async fn minimal_is_a_plain_subprocess_with_limits() {
         (EndReason::Exited, Some(4))
     );
 }
+
+/// Host pids whose command line is exactly `cmdline`.
+fn processes(cmdline: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim() == cmdline)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_does_not_outlive_its_node() {
+    require_isolation!();
+    let marker = "sleep 4244.5";
+    let mut node = Command::new(env!("CARGO_BIN_EXE_neuroflow-node"))
+        .args(["sandbox", "exec", "--"])
+        .args(marker.split(' '))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while processes(marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sandboxed sleep never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The node dies without any chance to clean up.
+    node.kill().unwrap();
+    node.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !processes(marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sandbox outlived its node: {:?}",
+            processes(marker)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_reaches_the_command_and_closes() {
+    require_isolation!();
+    let sandbox = builder("standard").build().unwrap();
+    let input: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let outcome = sandbox
+        .exec(ExecRequest {
+            command: "sh".into(),
+            args: vec!["-c".into(), "wc -c; echo done".into()],
+            stdin: input.clone(),
+            ..ExecRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.end, EndReason::Exited);
+    // All of it arrived, and the end of input came (wc returned).
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        format!("{}\ndone\n", input.len())
+    );
+}

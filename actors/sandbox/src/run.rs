@@ -44,7 +44,6 @@ pub(crate) async fn run(
     let frame = codec::encode_frame(&command, &FrameConfig::default())
         .map_err(|e| SandboxError::layer("init", e))?;
     control.write_all(&frame).await.map_err(SandboxError::io)?;
-    drop(control);
 
     let timeout = req
         .timeout_ms
@@ -77,7 +76,9 @@ pub(crate) async fn run(
         if let Err(e) = cgroup.destroy().await {
             tracing::warn!(error = %e, "sandbox cgroup teardown failed");
         }
-        drop((state, proxy));
+        // Closed only now: PID 1 takes the end of the control pipe as the node letting go
+        // and kills the sandbox (this is how a dropped run, or a dead node, ends it).
+        drop((control, state, proxy));
     });
     if let Some((layer, message)) = watch.setup_failed.take() {
         return Err(SandboxError::Setup { layer, message });

@@ -4,16 +4,17 @@
 //! every process left in the PID namespace, so daemonized orphans never outlive a run.
 
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{self, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
 use super::relay::{FORWARDED, watched_signals};
-use super::spec::{CommandSpec, InitEvent, InitSpec};
+use super::spec::{CommandSpec, InitEvent, InitSpec, SPEC_FD};
 use super::{LayerContext, SetupError, command, mounts, report};
 
 pub(super) fn run(spec: InitSpec) -> ! {
@@ -81,7 +82,7 @@ fn build_and_start(spec: &InitSpec) -> Result<Option<(Pid, OwnedFd)>, SetupError
         }
         ForkResult::Parent { child } => {
             drop(err_tx);
-            super::let_go_of(&[super::spec::SPEC_FD]);
+            super::let_go_of(&[]);
             // PID 1 needs no privilege from here on but the right to signal the command.
             command::drop_capabilities(&[caps::Capability::CAP_KILL])
                 .layer("capabilities", "drop PID 1's capabilities")?;
@@ -97,6 +98,11 @@ fn supervise(command: Pid) -> i32 {
         let _ = signal::kill(command, Signal::SIGKILL);
         return 125;
     };
+    // The node keeps the control pipe open for the whole run: its end of file means the
+    // node let go of the run (cancelled it, or died), and nothing may outlive that.
+    // SAFETY: fd 3 stays open for PID 1's whole life.
+    let lifeline = unsafe { BorrowedFd::borrow_raw(SPEC_FD) };
+    let mut node_gone = false;
     loop {
         if let Some(status) = reap(command) {
             let (code, signal) = match status {
@@ -106,6 +112,25 @@ fn supervise(command: Pid) -> i32 {
             };
             report(&InitEvent::Exited { code, signal });
             return code.unwrap_or(0);
+        }
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if !node_gone {
+            fds.push(PollFd::new(lifeline, PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue; // EINTR
+        }
+        let lifeline_ready = fds
+            .get(1)
+            .and_then(PollFd::revents)
+            .is_some_and(|r| !r.is_empty());
+        if lifeline_ready {
+            let mut byte = [0u8; 1];
+            if !matches!(nix::unistd::read(lifeline, &mut byte), Ok(1)) {
+                node_gone = true;
+                // Every process of the namespace but PID 1 itself.
+                let _ = signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
+            }
         }
         if let Ok(Some(info)) = signals.read_signal()
             && let Ok(sig) = Signal::try_from(info.ssi_signo as i32)
