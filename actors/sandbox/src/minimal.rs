@@ -17,7 +17,7 @@ use crate::cgroup::Usage;
 use crate::error::SandboxError;
 use crate::output::{Output, OutputChunk};
 use crate::profile::Profile;
-use crate::run::{drive, end_reason, environment, micros};
+use crate::run::{drive, environment, micros, outcome};
 use crate::sandbox::Shared;
 
 pub(crate) async fn run(
@@ -82,27 +82,17 @@ pub(crate) async fn run(
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
     let status = child.wait().await.map_err(SandboxError::io)?;
-    let (exit_code, signal) = (status.code(), status.signal());
-    let (stdout, stderr, truncated, bytes_out) = output.finish();
-    let end = end_reason(ended, exit_code, signal, &Usage::default(), profile);
-    Ok(ExecOutcome {
-        end,
-        exit_code,
-        signal,
-        stdout,
-        stderr,
-        output_truncated: truncated,
-        usage: ResourceUsage {
-            start_latency_us,
-            wall_time_us: micros(begun.elapsed()),
-            // Without a cgroup there is no per-run accounting (rusage of children would mix
-            // every command the node ever ran).
-            cpu_time_us: 0,
-            peak_memory_bytes: 0,
-            peak_pids: 0,
-            bytes_out,
-        },
-    })
+    // Without a cgroup there is no per-run accounting (the rusage of children would mix
+    // every command the node ever ran): usage figures read 0.
+    let status = (status.code(), status.signal());
+    Ok(outcome(
+        profile,
+        ended,
+        status,
+        output,
+        &Usage::default(),
+        (start_latency_us, begun),
+    ))
 }
 
 fn not_found(req: &ExecRequest, begun: Instant) -> ExecOutcome {

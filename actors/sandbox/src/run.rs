@@ -83,27 +83,39 @@ pub(crate) async fn run(
     if let Some((layer, message)) = watch.setup_failed.take() {
         return Err(SandboxError::Setup { layer, message });
     }
+    // No exit report: the sandbox was killed (by a limit, or from outside).
+    let status = watch.exited.unwrap_or((None, Some(libc::SIGKILL)));
+    let timing = (watch.start_latency_us, requested);
+    Ok(outcome(profile, ended, status, output, &usage, timing))
+}
+
+/// The outcome of a run: how it ended (see [`end_reason`]), its output and what it used.
+/// `timing` is the start latency and when the request came.
+pub(crate) fn outcome(
+    profile: &Profile,
+    ended: Ended,
+    (exit_code, signal): (Option<i32>, Option<i32>),
+    output: Output,
+    usage: &crate::cgroup::Usage,
+    (start_latency_us, requested): (u64, Instant),
+) -> ExecOutcome {
     let (stdout, stderr, truncated, bytes_out) = output.finish();
-    let (exit_code, signal) = match watch.exited {
-        Some(status) => status,
-        None => (None, Some(libc::SIGKILL)),
-    };
-    Ok(ExecOutcome {
-        end: end_reason(ended, exit_code, signal, &usage, profile),
+    ExecOutcome {
+        end: end_reason(ended, exit_code, signal, usage, profile),
         exit_code,
         signal,
         stdout,
         stderr,
         output_truncated: truncated,
         usage: ResourceUsage {
-            start_latency_us: watch.start_latency_us,
+            start_latency_us,
             wall_time_us: micros(requested.elapsed()),
             cpu_time_us: usage.cpu_time_us,
             peak_memory_bytes: usage.peak_memory_bytes,
             peak_pids: usage.peak_pids,
             bytes_out,
         },
-    })
+    }
 }
 
 /// Feeds stdin, pumps the output and runs `side` (the init's events) until all of them
