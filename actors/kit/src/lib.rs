@@ -10,7 +10,8 @@
 //! - [`supervisor`]: OTP-style supervision (strategies, restart types, intensity, backoff);
 //! - [`metrics`]: per-actor metrics rendered as Prometheus text;
 //! - [`propagation`]: how trace context and deadlines flow from message to message;
-//! - [`protocol`]: the message protocol of each actor kind.
+//! - [`protocol`]: the message protocol of each actor kind;
+//! - [`recipient`]: an actor addressed by its protocol, for crates that must not link it.
 //!
 //! This crate depends on no other crate of the workspace; actor crates depend on it and talk
 //! to each other only through the message types in [`protocol`].
@@ -21,9 +22,11 @@ pub mod envelope;
 pub mod metrics;
 pub mod propagation;
 pub mod protocol;
+pub mod recipient;
 pub mod supervisor;
 pub mod trace_context;
 
 pub use actor::{Actor, ActorError, ActorHandle, CallError, Ctx};
 pub use envelope::{ActorPath, Envelope, MessageId, Timestamp};
+pub use recipient::Recipient;
 pub use trace_context::TraceContext;

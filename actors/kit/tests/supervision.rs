@@ -563,3 +563,28 @@ async fn fault_injection_reaches_actors_by_path() {
     eventually("up", || w.is_up()).await;
     root.stop(T).await;
 }
+
+#[tokio::test]
+async fn a_recipient_follows_restarts_like_its_handle() {
+    let (root, w, journal) = single(Restart::Transient).await;
+    let recipient: neuroflow_kit::Recipient<WorkerMsg, WorkerReply> = w.recipient();
+    assert_eq!(recipient.path(), w.path());
+    assert!(recipient.path().ends_with("/w"));
+    assert_eq!(
+        recipient.call(WorkerMsg::Ping, T).await.unwrap(),
+        WorkerReply::Pong { incarnation: 1 }
+    );
+    let err = recipient.call(WorkerMsg::Fail, T).await.unwrap_err();
+    assert!(matches!(err, CallError::Failed { .. }), "{err:?}");
+    eventually("restarted", || journal.starts("w") == 2).await;
+    eventually("up", || w.is_up()).await;
+    assert_eq!(
+        recipient.call(WorkerMsg::Ping, T).await.unwrap(),
+        WorkerReply::Pong { incarnation: 2 }
+    );
+    w.call(WorkerMsg::Exit, T).await.unwrap();
+    eventually("down", || !w.is_up()).await;
+    let err = recipient.tell(WorkerMsg::Ping).unwrap_err();
+    assert!(matches!(err, CallError::Unavailable { .. }), "{err:?}");
+    root.stop(T).await;
+}

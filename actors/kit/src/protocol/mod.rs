@@ -4,6 +4,8 @@
 //! by sending these messages through an [`crate::ActorHandle`], never by linking the crate
 //! that implements it.
 
+pub mod agent;
 pub mod api;
+pub mod router;
 pub mod sandbox;
 pub mod telemetry;

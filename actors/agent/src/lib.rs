@@ -1,0 +1,5 @@
+//! # neuroflow-agent
+//!
+//! Agents: LLM providers (OpenAI-compatible, Anthropic, scripted) and the conversation loop.
+
+pub mod provider;
