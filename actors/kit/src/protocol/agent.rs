@@ -131,3 +131,134 @@ pub enum AgentEvent {
     /// The turn failed (provider error, budget, cancellation, max steps).
     Error { message: String },
 }
+
+/// What an agent is: its model, its instructions, what it may use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    /// Unique on its node; also its name as a tool for other agents.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub system_prompt: String,
+    /// A provider configured on the node (`scripted` is always there).
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    #[serde(default)]
+    pub model: String,
+    /// Tool names or patterns (`fs.*`) the agent may call.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Sandbox profile for code tools (`sandbox.exec`).
+    #[serde(default = "default_sandbox_profile")]
+    pub sandbox_profile: String,
+    /// LLM calls a turn may make before it ends with an error.
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u32,
+    #[serde(default)]
+    pub budget: Budget,
+}
+
+fn default_provider() -> String {
+    "scripted".into()
+}
+
+fn default_sandbox_profile() -> String {
+    "standard".into()
+}
+
+fn default_max_steps() -> u32 {
+    8
+}
+
+/// Limits on what an agent may spend; checked before every LLM call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    pub max_tokens: Option<u64>,
+    pub max_cost_usd: Option<f64>,
+}
+
+impl Budget {
+    /// Why `spent` leaves nothing for another call, if it does.
+    pub fn exhausted_by(&self, spent: &Usage) -> Option<String> {
+        if let Some(max) = self.max_tokens
+            && spent.total_tokens() >= max
+        {
+            return Some(format!(
+                "token budget exhausted: {} of {max} tokens used",
+                spent.total_tokens()
+            ));
+        }
+        if let Some(max) = self.max_cost_usd
+            && spent.cost_usd >= max
+        {
+            return Some(format!(
+                "cost budget exhausted: ${:.4} of ${max:.4} spent",
+                spent.cost_usd
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_needs_only_a_name() {
+        let spec: AgentSpec = serde_json::from_str(r#"{"name": "helper"}"#).unwrap();
+        assert_eq!(spec.provider, "scripted");
+        assert_eq!(spec.sandbox_profile, "standard");
+        assert_eq!(spec.max_steps, 8);
+        assert_eq!(spec.budget, Budget::default());
+        let err = serde_json::from_str::<AgentSpec>(r#"{"name": "x", "tool": []}"#).unwrap_err();
+        assert!(err.to_string().contains("tool"), "{err}");
+    }
+
+    #[test]
+    fn budgets_say_which_limit_ran_out() {
+        let spent = Usage {
+            input_tokens: 600,
+            output_tokens: 400,
+            cost_usd: 0.02,
+        };
+        let tokens = Budget {
+            max_tokens: Some(1000),
+            max_cost_usd: None,
+        };
+        assert!(
+            tokens
+                .exhausted_by(&spent)
+                .unwrap()
+                .contains("1000 of 1000 tokens")
+        );
+        let cost = Budget {
+            max_tokens: None,
+            max_cost_usd: Some(0.05),
+        };
+        assert_eq!(cost.exhausted_by(&spent), None);
+        assert!(Budget::default().exhausted_by(&spent).is_none());
+    }
+
+    #[test]
+    fn events_are_tagged_for_the_wire() {
+        let event = AgentEvent::TextDelta { text: "hi".into() };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({"type": "text_delta", "text": "hi"})
+        );
+        let call = AgentEvent::ToolCallStart {
+            id: "call_1".into(),
+            name: "fs.read".into(),
+            arguments: serde_json::json!({"path": "notes.txt", "max": 10, "deep": {"a": [1, null]}}),
+        };
+        for event in [event, call] {
+            let frame = crate::codec::encode_frame(&event, &Default::default()).unwrap();
+            let back: AgentEvent = crate::codec::decode_frame(&frame, &Default::default()).unwrap();
+            assert_eq!(back, event);
+        }
+    }
+}
