@@ -2,4 +2,5 @@
 //!
 //! Agents: LLM providers (OpenAI-compatible, Anthropic, scripted) and the conversation loop.
 
+pub mod agent;
 pub mod provider;

@@ -72,6 +72,66 @@ impl<M: Send + 'static, R: Send + 'static> Recipient<M, R> {
     }
 }
 
+impl<M: Send + 'static, R: Send + 'static> Recipient<M, R> {
+    /// A recipient served by an async function instead of a mailbox: for a service whose
+    /// requests must not wait for each other (each call runs on its own), and for test
+    /// doubles. `name` stands in for an actor path. The call's timeout still applies.
+    pub fn from_fn<F>(name: &str, serve: F) -> Self
+    where
+        F: Fn(M) -> BoxFuture<'static, Result<R, CallError>> + Send + Sync + 'static,
+    {
+        Self {
+            inner: Arc::new(FnDeliver {
+                name: name.to_string(),
+                serve,
+            }),
+        }
+    }
+}
+
+struct FnDeliver<F> {
+    name: String,
+    serve: F,
+}
+
+impl<M, R, F> Deliver<M, R> for FnDeliver<F>
+where
+    M: Send + 'static,
+    R: Send + 'static,
+    F: Fn(M) -> BoxFuture<'static, Result<R, CallError>> + Send + Sync + 'static,
+{
+    fn call(&self, msg: M, timeout: Duration) -> BoxFuture<'_, Result<R, CallError>> {
+        let served = (self.serve)(msg);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, served).await {
+                Ok(result) => result,
+                Err(_) => Err(CallError::Timeout {
+                    actor: self.name.clone(),
+                    timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                }),
+            }
+        })
+    }
+
+    fn tell(&self, msg: M) -> Result<(), CallError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| CallError::Unavailable {
+                actor: self.name.clone(),
+                reason: "no async runtime to run it on".into(),
+            })?;
+        let served = (self.serve)(msg);
+        runtime.spawn(async move {
+            // A tell has nobody to give the answer (or the error) to.
+            let _ = served.await;
+        });
+        Ok(())
+    }
+
+    fn path(&self) -> String {
+        self.name.clone()
+    }
+}
+
 trait Deliver<M, R>: Send + Sync {
     fn call(&self, msg: M, timeout: Duration) -> BoxFuture<'_, Result<R, CallError>>;
     fn tell(&self, msg: M) -> Result<(), CallError>;

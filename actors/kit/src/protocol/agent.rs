@@ -132,6 +132,35 @@ pub enum AgentEvent {
     Error { message: String },
 }
 
+/// Requests to an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AgentMsg {
+    /// Run one turn: the user says `message`; the reply comes when the turn ends, and its
+    /// events go to the agent's subscribers as it runs.
+    Chat { message: String },
+    /// The conversation so far.
+    History,
+    /// What the agent has spent so far.
+    Spent,
+}
+
+/// Replies of an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AgentReply {
+    /// A turn ended with an answer.
+    Answer {
+        text: String,
+        usage: Usage,
+        steps: u32,
+    },
+    /// A turn ended without one (provider error, budget, max steps, cancelled).
+    TurnFailed {
+        message: String,
+    },
+    History(Vec<ChatMessage>),
+    Spent(Usage),
+}
+
 /// What an agent is: its model, its instructions, what it may use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
