@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use neuroflow_agent::provider::{Pricing, ProviderConfig};
 use neuroflow_kit::supervisor::Backoff;
 use neuroflow_sandbox::profile::{Profile, ProfileConfig};
 use serde::{Deserialize, Serialize};
@@ -43,20 +44,49 @@ const MAX_SHUTDOWN_TIMEOUT_SECS: u64 = 3600;
 const MAX_WITHIN_SECS: u64 = 86_400;
 /// Longest accepted delay between two restarts.
 const MAX_BACKOFF_MS: u64 = 600_000;
+/// Most tool router shards.
+const MAX_SHARDS: usize = 256;
 /// Most sandboxes a node keeps built ahead of requests, per profile.
 const MAX_WARM: usize = 16;
 /// A child that stays up this long starts its backoff afresh.
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(30);
 
 /// The whole configuration of a node.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub node: NodeConfig,
     pub supervision: SupervisionConfig,
     pub log: LogConfig,
     pub sandbox: SandboxConfig,
+    /// `[providers.NAME]`: LLM providers agents can name (`scripted` is always there).
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// `[pricing]`: USD per million input / output tokens, by model (`"gpt-4o*"` patterns).
+    pub pricing: Pricing,
+    pub tools: ToolsConfig,
     pub debug: DebugConfig,
+}
+
+/// `[tools]`: the tool router and the built-in tools.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsConfig {
+    /// Router shards the tools are spread over.
+    pub shards: usize,
+    /// Deadline of a tool call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Hosts `http.fetch` may reach (`host` or `host:port`); empty: none.
+    pub http_allow: Vec<String>,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            shards: 4,
+            timeout_ms: 60_000,
+            http_allow: Vec::new(),
+        }
+    }
 }
 
 /// `[sandbox]`: profiles beyond the built-in `minimal`, `standard` and `strict`.
@@ -348,6 +378,18 @@ impl Config {
             ));
         }
         check_level(&self.log.level).map_err(|m| err("log.level", m))?;
+        if !(1..=MAX_SHARDS).contains(&self.tools.shards) {
+            return Err(err(
+                "tools.shards",
+                format!(
+                    "must be between 1 and {MAX_SHARDS} (got {})",
+                    self.tools.shards
+                ),
+            ));
+        }
+        if self.tools.timeout_ms == 0 {
+            return Err(err("tools.timeout_ms", "must be more than zero".into()));
+        }
         if self.sandbox.warm > MAX_WARM {
             return Err(err(
                 "sandbox.warm",

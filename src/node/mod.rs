@@ -16,14 +16,16 @@
 //! # }
 //! ```
 
+pub mod agents;
 pub mod sandboxes;
 pub mod telemetry;
+pub mod tools;
 pub mod tree;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use neuroflow_kit::actor::ActorHandle;
@@ -34,6 +36,8 @@ use tokio::task::JoinHandle;
 use crate::api::HttpServer;
 use crate::config::Config;
 use crate::shutdown::Signals;
+use agents::Agents;
+use neuroflow_router::Tools;
 use sandboxes::Sandboxes;
 use telemetry::{MetricsActor, NodeMetrics};
 
@@ -57,6 +61,8 @@ pub enum NodeError {
     Signals(std::io::Error),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    #[error("invalid setup: {0}")]
+    Setup(String),
     #[error("the supervision tree failed to start: {0}")]
     Start(String),
     #[error("the root supervisor failed; the node stops: {0}")]
@@ -74,6 +80,8 @@ pub struct Node {
     http: ActorHandle<HttpServer>,
     supervisors: Vec<(&'static str, SupervisorHandle)>,
     sandboxes: Sandboxes,
+    agents: Agents,
+    tools: Tools,
     /// Kept open for the node's whole life: every HTTP server incarnation serves a duplicate.
     _listener: Arc<TcpListener>,
 }
@@ -97,11 +105,25 @@ impl Node {
 
         let registry = Metrics::new()?;
         let node_metrics = NodeMetrics::register(registry.clone(), VERSION, started)?;
+        // Tools need the sandboxes and the agents (for `sandbox.exec` profiles), which
+        // exist only once the tree runs; they are handed over then.
+        let late_sandboxes: Arc<OnceLock<Sandboxes>> = Arc::default();
+        let late_agents: Arc<OnceLock<Agents>> = Arc::default();
+        let agents_for_profiles = late_agents.clone();
+        let profile_of = Arc::new(move |caller: Option<&str>| {
+            let agents = agents_for_profiles.get()?;
+            Some(agents.get(caller?)?.state.spec().sandbox_profile.clone())
+        });
+        let router = tools::build(config, &registry, late_sandboxes.clone(), profile_of)
+            .map_err(NodeError::Setup)?;
+        let providers =
+            agents::providers(&config.providers, &config.pricing).map_err(NodeError::Setup)?;
         let tree = tree::build(tree::Parts {
             config: config.clone(),
             version: VERSION,
             listener: listener.clone(),
             metrics: node_metrics,
+            tools: router.children.clone(),
         });
         let root = tree.root;
         let root_join = Supervisor::start_root_with(tree.spec, registry.clone(), &root)
@@ -114,6 +136,21 @@ impl Node {
             .map(|(_, handle)| handle.clone())
             .ok_or_else(|| NodeError::Start("the tree has no sandboxes supervisor".into()))?;
         let sandboxes = Sandboxes::new(config, sandboxes_supervisor, &registry)?;
+        let _ = late_sandboxes.set(sandboxes.clone());
+        let agents_supervisor = tree
+            .supervisors
+            .iter()
+            .find(|(name, _)| *name == "agents")
+            .map(|(_, handle)| handle.clone())
+            .ok_or_else(|| NodeError::Start("the tree has no agents supervisor".into()))?;
+        let agents = Agents::new(
+            agents_supervisor,
+            providers,
+            router.tools.clone(),
+            tools::recipient(router.tools.clone()),
+            Duration::from_millis(config.tools.timeout_ms),
+        );
+        let _ = late_agents.set(agents.clone());
         if config.debug.test_hooks {
             tracing::warn!(
                 "test hooks enabled: POST /api/v1/node/actors/{{path}}/fail makes the actor at {{path}} fail"
@@ -135,6 +172,8 @@ impl Node {
             http: tree.http,
             supervisors: tree.supervisors,
             sandboxes,
+            agents,
+            tools: router.tools,
             _listener: listener,
         })
     }
@@ -174,6 +213,16 @@ impl Node {
     /// The node's sandboxes: run a command under one of its profiles.
     pub fn sandboxes(&self) -> &Sandboxes {
         &self.sandboxes
+    }
+
+    /// The node's agents: spawn, find, remove.
+    pub fn agents(&self) -> &Agents {
+        &self.agents
+    }
+
+    /// The node's tools: register your own, list, call.
+    pub fn tools(&self) -> &Tools {
+        &self.tools
     }
 
     /// The HTTP server actor (`node/api/http`).

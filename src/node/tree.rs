@@ -3,9 +3,9 @@
 //! ```text
 //! node                  one-for-one
 //! ├── telemetry         metrics (telemetry.metrics)
-//! ├── sandboxes
-//! ├── tools
-//! ├── agents
+//! ├── sandboxes         sandbox-N per running command
+//! ├── tools             shard-0 … shard-K-1 (tools.shard), router (tools.router)
+//! ├── agents            one agent actor per agent
 //! ├── mesh
 //! └── api               http (api.http)
 //! ```
@@ -39,6 +39,8 @@ pub struct Parts {
     pub version: &'static str,
     pub listener: Arc<TcpListener>,
     pub metrics: NodeMetrics,
+    /// The tool router's actors (shards, router), supervised by `tools`.
+    pub tools: Vec<ChildSpec>,
 }
 
 /// The root's spec and the handles of what it will run.
@@ -94,6 +96,11 @@ pub fn build(parts: Parts) -> Tree {
         match name {
             "telemetry" => child = child.child(metrics_spec.clone()),
             "api" => child = child.child(http_spec.clone()),
+            "tools" => {
+                for tool_actor in &parts.tools {
+                    child = child.child(tool_actor.clone());
+                }
+            }
             _ => {}
         }
         let (child_spec, handle) = ChildSpec::supervisor(child);

@@ -174,14 +174,18 @@ async fn the_init_forwards_termination_signals_to_the_command() {
     assert_eq!(ready.bytes, b"ready\n");
     // From the host: the sleep's parent is the shell, whose parent is PID 1, whose parent
     // is the relay, the node's own child.
-    let sleep = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim() == marker)
-        })
-        .expect("the sandboxed sleep is visible from the host");
+    // The shell says "ready" before its background sleep has exec'd: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sleep = loop {
+        if let Some(pid) = processes(marker).first() {
+            break *pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sandboxed sleep is visible from the host"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let relay = parent_of(sleep)
         .and_then(parent_of)
         .and_then(parent_of)
