@@ -8,6 +8,7 @@
 //!
 //! - [`kit`]: the actor kit (envelopes, supervision, metrics, message protocols);
 //! - [`config`]: the node's configuration (defaults, TOML file, environment, flags);
+//! - [`runtime`]: the embedding API ([`Runtime`]: agents, tools, chats in your service);
 //! - [`node`]: the node's supervision tree and its lifecycle ([`node::Node`]);
 //! - [`api`]: the HTTP API, served by a supervised actor;
 //! - [`cli`]: the `neuroflow-node` command line;
@@ -20,7 +21,9 @@ pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod node;
+pub mod runtime;
 pub mod shutdown;
 
 pub use config::Config;
 pub use node::{Node, NodeError, VERSION};
+pub use runtime::{AgentRef, Chat, ChatError, Runtime, RuntimeBuilder, agent_spec};

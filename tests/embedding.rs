@@ -25,13 +25,13 @@ fn config(dir: &TempDir) -> Config {
 async fn node_runs_in_process_and_stops() {
     let dir = TempDir::new("embed");
     let node = Node::start(&config(&dir)).await.unwrap();
-    let addr = node.local_addr();
+    let addr = node.local_addr().unwrap();
     assert_ne!(addr.port(), 0);
 
     let HttpReply::Status {
         local_addr,
         test_hooks,
-    } = node.http().call(HttpMsg::Status, T).await.unwrap();
+    } = node.http().unwrap().call(HttpMsg::Status, T).await.unwrap();
     assert_eq!(local_addr, addr.to_string());
     assert!(!test_hooks);
 
@@ -67,4 +67,66 @@ async fn a_taken_port_is_a_bind_error() {
         Err(err) => err,
     };
     assert!(matches!(err, neuroflow::NodeError::Bind { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_runs_agents_with_rust_tools_and_streams_each_turn() {
+    use neuroflow::kit::protocol::agent::AgentEvent;
+    use neuroflow::kit::protocol::router::ToolOutput;
+    use neuroflow::{Runtime, agent_spec};
+
+    let dir = TempDir::new("runtime");
+    let runtime = Runtime::builder()
+        .data_dir(dir.path().join("data"))
+        .build()
+        .await
+        .unwrap();
+    assert!(
+        runtime.node().local_addr().is_none(),
+        "an embedded runtime listens nowhere"
+    );
+    // A Rust tool under the name the scripted provider's time rule calls.
+    runtime
+        .register_tool(neuroflow_router::tool_fn(
+            neuroflow_router::spec(
+                "time.fixed",
+                "A fixed clock.",
+                serde_json::json!({"type": "object"}),
+            ),
+            |_, _| async { ToolOutput::ok("noon") },
+        ))
+        .unwrap();
+    assert!(runtime.tools().list(&["time.*".into()]).len() >= 2);
+    let agent = runtime
+        .spawn_agent(agent_spec("clock").tools(["time.now"]))
+        .await
+        .unwrap();
+    // Two turns at once on one agent: each chat sees its own turn's events only.
+    let (mut first, mut second) = (agent.chat("hello"), agent.chat("what time is it?"));
+    let mut first_events = Vec::new();
+    while let Some(event) = first.next_event().await {
+        first_events.push(event);
+    }
+    let mut second_events = Vec::new();
+    while let Some(event) = second.next_event().await {
+        second_events.push(event);
+    }
+    assert!(
+        first_events
+            .iter()
+            .all(|e| !matches!(e, AgentEvent::ToolCallStart { .. }))
+    );
+    assert!(matches!(
+        first_events.last(),
+        Some(AgentEvent::Final { .. })
+    ));
+    assert!(
+        second_events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::ToolCallStart { name, .. } if name == "time.now"))
+    );
+    assert!(first.answer().await.unwrap().starts_with("Hello!"));
+    assert!(second.answer().await.unwrap().starts_with("The time is"));
+    assert!(agent.spent().total_tokens() > 0);
+    runtime.shutdown().await;
 }

@@ -53,6 +53,7 @@ async fn ask(node: &Node, agent: &str, message: &str) -> AgentReply {
         .call(
             AgentMsg::Chat {
                 message: message.into(),
+                turn_id: None,
             },
             T,
         )
@@ -82,7 +83,7 @@ async fn a_scripted_agent_uses_a_built_in_tool_through_the_router() {
     assert_eq!(steps, 2);
     let mut tool_calls = Vec::new();
     while let Ok(event) = events.try_recv() {
-        if let AgentEvent::ToolCallEnd { name, is_error, .. } = event {
+        if let AgentEvent::ToolCallEnd { name, is_error, .. } = event.event {
             tool_calls.push((name, is_error));
         }
     }
@@ -186,6 +187,7 @@ async fn a_thousand_agents_each_complete_a_turn_with_a_tool_call() {
                 .call(
                     AgentMsg::Chat {
                         message: "what time is it?".into(),
+                        turn_id: None,
                     },
                     T,
                 )

@@ -208,7 +208,11 @@ impl Agents {
                         return ToolOutput::error("an agent cannot call itself");
                     }
                     let message = args["message"].as_str().unwrap_or_default().to_string();
-                    match handle.call(AgentMsg::Chat { message }, timeout).await {
+                    let chat = AgentMsg::Chat {
+                        message,
+                        turn_id: None,
+                    };
+                    match handle.call(chat, timeout).await {
                         Ok(AgentReply::Answer { text, .. }) => ToolOutput::ok(text),
                         Ok(AgentReply::TurnFailed { message }) => ToolOutput::error(message),
                         Ok(other) => ToolOutput::error(format!("unexpected reply {other:?}")),

@@ -6,7 +6,7 @@
 //!
 //! # async fn run() -> Result<(), neuroflow::node::NodeError> {
 //! let node = Node::start(&Config::default()).await?;
-//! println!("serving on {}", node.local_addr());
+//! println!("serving on {:?}", node.local_addr());
 //! // Runs until the future completes; its output is logged as the reason.
 //! node.run_until(async {
 //!     let _ = tokio::signal::ctrl_c().await;
@@ -72,36 +72,49 @@ pub enum NodeError {
 /// A running node.
 pub struct Node {
     config: Config,
-    local_addr: SocketAddr,
+    local_addr: Option<SocketAddr>,
     root: SupervisorHandle,
     root_join: JoinHandle<RootExit>,
     registry: Arc<Metrics>,
     metrics: ActorHandle<MetricsActor>,
-    http: ActorHandle<HttpServer>,
+    http: Option<ActorHandle<HttpServer>>,
     supervisors: Vec<(&'static str, SupervisorHandle)>,
     sandboxes: Sandboxes,
     agents: Agents,
     tools: Tools,
     /// Kept open for the node's whole life: every HTTP server incarnation serves a duplicate.
-    _listener: Arc<TcpListener>,
+    _listener: Option<Arc<TcpListener>>,
 }
 
 impl Node {
     /// Creates the data directory, binds the listener and starts the supervision tree.
     pub async fn start(config: &Config) -> Result<Self, NodeError> {
+        Self::start_with(config, true).await
+    }
+
+    /// A node with no HTTP faces (nothing listens): what an embedding service runs.
+    pub async fn start_embedded(config: &Config) -> Result<Self, NodeError> {
+        Self::start_with(config, false).await
+    }
+
+    async fn start_with(config: &Config, http: bool) -> Result<Self, NodeError> {
         let started = Instant::now();
         let data_dir = &config.node.data_dir;
         std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir {
             path: data_dir.clone(),
             source,
         })?;
-        let addr = config.node.listen;
-        let listener =
-            TcpListener::bind(addr).map_err(|source| NodeError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| NodeError::Bind { addr, source })?;
-        let listener = Arc::new(listener);
+        let (listener, local_addr) = if http {
+            let addr = config.node.listen;
+            let listener =
+                TcpListener::bind(addr).map_err(|source| NodeError::Bind { addr, source })?;
+            let local_addr = listener
+                .local_addr()
+                .map_err(|source| NodeError::Bind { addr, source })?;
+            (Some(Arc::new(listener)), Some(local_addr))
+        } else {
+            (None, None)
+        };
 
         let registry = Metrics::new()?;
         let node_metrics = NodeMetrics::register(registry.clone(), VERSION, started)?;
@@ -157,7 +170,7 @@ impl Node {
             );
         }
         tracing::info!(
-            addr = %local_addr,
+            addr = %local_addr.map_or_else(|| "none (embedded)".to_string(), |a| a.to_string()),
             data_dir = %data_dir.display(),
             version = VERSION,
             "node started"
@@ -178,8 +191,9 @@ impl Node {
         })
     }
 
-    /// The address the HTTP API is served on (the real port when `listen` asked for 0).
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The address the HTTP API is served on (the real port when `listen` asked for 0);
+    /// `None` for an embedded node.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
     }
 
@@ -226,8 +240,8 @@ impl Node {
     }
 
     /// The HTTP server actor (`node/api/http`).
-    pub fn http(&self) -> &ActorHandle<HttpServer> {
-        &self.http
+    pub fn http(&self) -> Option<&ActorHandle<HttpServer>> {
+        self.http.as_ref()
     }
 
     /// Runs until `shutdown` completes (its output is logged as the reason), then stops
@@ -279,7 +293,9 @@ impl Node {
 pub async fn serve(config: Config) -> Result<(), NodeError> {
     let mut signals = Signals::install().map_err(NodeError::Signals)?;
     let node = Node::start(&config).await?;
-    announce(node.local_addr());
+    if let Some(addr) = node.local_addr() {
+        announce(addr);
+    }
     node.run_until(signals.recv()).await
 }
 

@@ -37,7 +37,8 @@ pub const HTTP: &str = "http";
 pub struct Parts {
     pub config: Config,
     pub version: &'static str,
-    pub listener: Arc<TcpListener>,
+    /// The HTTP listener; `None` for a node without HTTP faces (embedded).
+    pub listener: Option<Arc<TcpListener>>,
     pub metrics: NodeMetrics,
     /// The tool router's actors (shards, router), supervised by `tools`.
     pub tools: Vec<ChildSpec>,
@@ -48,7 +49,7 @@ pub struct Tree {
     pub spec: SupervisorSpec,
     pub api: ApiContext,
     pub metrics: ActorHandle<MetricsActor>,
-    pub http: ActorHandle<HttpServer>,
+    pub http: Option<ActorHandle<HttpServer>>,
     /// The root's handle, made before the root starts so the HTTP face can hold it.
     pub root: SupervisorHandle,
     pub supervisors: Vec<(&'static str, SupervisorHandle)>,
@@ -79,14 +80,16 @@ pub fn build(parts: Parts) -> Tree {
         root.clone(),
     );
     let drain_timeout = drain_timeout(config.shutdown_timeout());
-    let (listener, http_api) = (parts.listener, api.clone());
-    let (http_spec, http) = ChildSpec::actor(HTTP, move || {
-        let server = HttpServer {
-            listener: listener.clone(),
-            api: http_api.clone(),
-            drain_timeout,
-        };
-        (server, ())
+    let http_api = api.clone();
+    let http = parts.listener.clone().map(|listener| {
+        ChildSpec::actor(HTTP, move || {
+            let server = HttpServer {
+                listener: listener.clone(),
+                api: http_api.clone(),
+                drain_timeout,
+            };
+            (server, ())
+        })
     });
 
     let mut spec = supervisor(ROOT);
@@ -95,7 +98,11 @@ pub fn build(parts: Parts) -> Tree {
         let mut child = supervisor(name);
         match name {
             "telemetry" => child = child.child(metrics_spec.clone()),
-            "api" => child = child.child(http_spec.clone()),
+            "api" => {
+                if let Some((http_spec, _)) = &http {
+                    child = child.child(http_spec.clone());
+                }
+            }
             "tools" => {
                 for tool_actor in &parts.tools {
                     child = child.child(tool_actor.clone());
@@ -111,7 +118,7 @@ pub fn build(parts: Parts) -> Tree {
         spec,
         api,
         metrics,
-        http,
+        http: http.map(|(_, handle)| handle),
         root,
         supervisors,
     }

@@ -194,6 +194,7 @@ async fn chat(f: &Fixture, text: &str) -> AgentReply {
         .call(
             AgentMsg::Chat {
                 message: text.into(),
+                turn_id: None,
             },
             T,
         )
@@ -227,7 +228,7 @@ async fn a_tool_loop_streams_its_events_and_builds_the_conversation() {
     );
     let mut seen = Vec::new();
     while let Ok(event) = events.try_recv() {
-        seen.push(event);
+        seen.push(event.event);
     }
     let kinds: Vec<&str> = seen
         .iter()

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use neuroflow_kit::actor::{Actor, ActorError, Ctx};
 use neuroflow_kit::protocol::agent::{
-    AgentEvent, AgentMsg, AgentReply, AgentSpec, ChatMessage, Usage,
+    AgentEvent, AgentMsg, AgentReply, AgentSpec, ChatMessage, TurnEvent, Usage,
 };
 use neuroflow_kit::protocol::router::{RouterMsg, RouterReply};
 use neuroflow_kit::recipient::Recipient;
@@ -48,7 +48,7 @@ pub struct AgentState {
 struct Shared {
     spec: AgentSpec,
     memory: Mutex<Memory>,
-    events: broadcast::Sender<AgentEvent>,
+    events: broadcast::Sender<TurnEvent>,
 }
 
 #[derive(Default)]
@@ -76,7 +76,7 @@ impl AgentState {
     }
 
     /// Events of every turn from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<TurnEvent> {
         self.inner.events.subscribe()
     }
 
@@ -104,9 +104,12 @@ impl AgentState {
         self.inner.memory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn emit(&self, event: AgentEvent) {
-        // No subscriber is not an error: the events are also in the turn's reply.
-        let _ = self.inner.events.send(event);
+    fn emit(&self, turn_id: &Option<String>, event: AgentEvent) {
+        // No subscriber is not an error: the turn's outcome is also its reply.
+        let _ = self.inner.events.send(TurnEvent {
+            turn_id: turn_id.clone(),
+            event,
+        });
     }
 }
 
@@ -142,7 +145,9 @@ impl Actor for AgentActor {
         (): &mut (),
     ) -> Result<AgentReply, ActorError> {
         Ok(match msg {
-            AgentMsg::Chat { message } => turn::run(&self.state, &self.deps, message).await,
+            AgentMsg::Chat { message, turn_id } => {
+                turn::run(&self.state, &self.deps, message, turn_id).await
+            }
             AgentMsg::History => AgentReply::History(self.state.conversation()),
             AgentMsg::Spent => AgentReply::Spent(self.state.spent()),
         })

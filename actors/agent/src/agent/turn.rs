@@ -12,34 +12,63 @@ use tokio::task::JoinSet;
 use super::{AgentDeps, AgentState};
 use crate::provider::{CancellationToken, LlmChunk, LlmRequest};
 
-pub(super) async fn run(state: &AgentState, deps: &AgentDeps, message: String) -> AgentReply {
+pub(super) async fn run(
+    state: &AgentState,
+    deps: &AgentDeps,
+    message: String,
+    turn_id: Option<String>,
+) -> AgentReply {
     let cancel = CancellationToken::new();
     state.memory().running = Some(cancel.clone());
-    let result = turn(state, deps, message, &cancel).await;
+    let turn = Turn {
+        state,
+        id: &turn_id,
+    };
+    let result = run_turn(turn, deps, message, &cancel).await;
     state.memory().running = None;
     match result {
         Ok((text, usage, steps)) => {
-            state.emit(AgentEvent::Final {
-                text: text.clone(),
-                usage,
-            });
+            state.emit(
+                &turn_id,
+                AgentEvent::Final {
+                    text: text.clone(),
+                    usage,
+                },
+            );
             AgentReply::Answer { text, usage, steps }
         }
         Err(message) => {
-            state.emit(AgentEvent::Error {
-                message: message.clone(),
-            });
+            state.emit(
+                &turn_id,
+                AgentEvent::Error {
+                    message: message.clone(),
+                },
+            );
             AgentReply::TurnFailed { message }
         }
     }
 }
 
-async fn turn(
-    state: &AgentState,
+/// The turn being run: the agent's state, and the id its events carry.
+#[derive(Clone, Copy)]
+struct Turn<'a> {
+    state: &'a AgentState,
+    id: &'a Option<String>,
+}
+
+impl Turn<'_> {
+    fn emit(&self, event: AgentEvent) {
+        self.state.emit(self.id, event);
+    }
+}
+
+async fn run_turn(
+    turn: Turn<'_>,
     deps: &AgentDeps,
     message: String,
     cancel: &CancellationToken,
 ) -> Result<(String, Usage, u32), String> {
+    let state = turn.state;
     let spec = state.spec();
     let provider = deps
         .providers
@@ -64,7 +93,7 @@ async fn turn(
         req.tools = tools.clone();
         let mut on_chunk = |chunk: LlmChunk| {
             if let LlmChunk::TextDelta(text) = chunk {
-                state.emit(AgentEvent::TextDelta { text });
+                turn.emit(AgentEvent::TextDelta { text });
             }
         };
         let response = provider
@@ -77,13 +106,13 @@ async fn turn(
             memory.spent.add(&response.usage);
             memory.conversation.push(response.to_message());
         }
-        state.emit(AgentEvent::Usage {
+        turn.emit(AgentEvent::Usage {
             usage: response.usage,
         });
         if response.tool_calls.is_empty() {
             return Ok((response.text, used, step));
         }
-        let results = call_tools(state, deps, &tools, response.tool_calls, cancel).await?;
+        let results = call_tools(turn, deps, &tools, response.tool_calls, cancel).await?;
         state.memory().conversation.extend(results);
     }
     Err(format!(
@@ -110,7 +139,7 @@ async fn allowed_tools(deps: &AgentDeps, patterns: &[String]) -> Result<Vec<Tool
 /// Runs the model's tool calls at once; returns their results in the order asked. A
 /// failing tool is a result the model sees, never the end of the turn.
 async fn call_tools(
-    state: &AgentState,
+    turn: Turn<'_>,
     deps: &AgentDeps,
     allowed: &[ToolSpec],
     calls: Vec<ToolCall>,
@@ -118,7 +147,7 @@ async fn call_tools(
 ) -> Result<Vec<ChatMessage>, String> {
     let mut running = JoinSet::new();
     for (index, call) in calls.iter().cloned().enumerate() {
-        state.emit(AgentEvent::ToolCallStart {
+        turn.emit(AgentEvent::ToolCallStart {
             id: call.id.clone(),
             name: call.name.clone(),
             arguments: call.arguments.clone(),
@@ -127,7 +156,7 @@ async fn call_tools(
         let (tools, timeout, caller) = (
             deps.tools.clone(),
             deps.tool_timeout,
-            state.spec().name.clone(),
+            turn.state.spec().name.clone(),
         );
         running.spawn(async move {
             let began = Instant::now();
@@ -166,7 +195,7 @@ async fn call_tools(
         let Ok((index, call, output, took)) = joined else {
             continue; // a panicking call task: its slot is filled below
         };
-        state.emit(AgentEvent::ToolCallEnd {
+        turn.emit(AgentEvent::ToolCallEnd {
             id: call.id.clone(),
             name: call.name.clone(),
             content: output.content.clone(),

@@ -104,6 +104,14 @@ impl Usage {
     }
 }
 
+/// An event of one turn, as an agent's subscribers receive it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnEvent {
+    /// The `turn_id` of the [`AgentMsg::Chat`] that started the turn.
+    pub turn_id: Option<String>,
+    pub event: AgentEvent,
+}
+
 /// What a running turn tells its subscribers, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -136,8 +144,13 @@ pub enum AgentEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AgentMsg {
     /// Run one turn: the user says `message`; the reply comes when the turn ends, and its
-    /// events go to the agent's subscribers as it runs.
-    Chat { message: String },
+    /// events go to the agent's subscribers as it runs, marked with `turn_id` (chosen by
+    /// the caller, so that it can pick its own turn's events out of the agent's stream).
+    Chat {
+        message: String,
+        #[serde(default)]
+        turn_id: Option<String>,
+    },
     /// The conversation so far.
     History,
     /// What the agent has spent so far.
