@@ -260,7 +260,7 @@ fn help_lists_only_existing_subcommands() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     // `sandbox-init` is started by the node only and stays hidden.
-    assert_eq!(commands, ["serve", "sandbox", "help"], "{help}");
+    assert_eq!(commands, ["serve", "agent", "sandbox", "help"], "{help}");
     let output = Command::new(BIN)
         .args(["sandbox", "--help"])
         .output()

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, Overrides};
 use crate::node;
 
+mod agent;
 mod sandbox;
 
 /// Process exit status of a node that shut down cleanly.
@@ -34,6 +35,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the node: supervision tree, HTTP API and metrics, until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Run an agent from the command line.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// Run code in a sandbox, or check what isolation this host supports.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
@@ -68,6 +72,7 @@ impl ServeArgs {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Agent(command) => agent::run(command),
         Command::Sandbox(command) => sandbox::run(command),
         Command::SandboxInit => {
             let status = neuroflow_sandbox::init::main();
