@@ -4,6 +4,8 @@
 //! a tool's series are removed when it is unregistered). Calls naming no registered tool
 //! are counted apart, without the name, since a model can invent any number of them.
 
+use std::sync::OnceLock;
+
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
 
 use neuroflow_kit::metrics::{Metrics, MetricsError};
@@ -88,11 +90,15 @@ impl ToolMetrics {
         })
     }
 
-    /// The series of one registered tool, resolved once so a call touches no label map.
+    /// The series of one registered tool, made at its first call (an idle tool costs no
+    /// series: with thousands of agents exposed as tools that is most of them) and then
+    /// kept, so a call touches no label map.
     pub(crate) fn tool(&self, name: &str) -> ToolCounters {
         ToolCounters {
-            outcomes: Outcome::ALL.map(|o| self.calls.with_label_values(&[name, o.as_str()])),
-            seconds: self.seconds.with_label_values(&[name]),
+            name: name.to_string(),
+            calls: self.calls.clone(),
+            seconds: self.seconds.clone(),
+            series: OnceLock::new(),
         }
     }
 
@@ -109,19 +115,32 @@ impl ToolMetrics {
     }
 }
 
-/// One tool's series.
+/// One tool's series, resolved on first use.
 pub(crate) struct ToolCounters {
-    outcomes: [IntCounter; 7],
-    seconds: Histogram,
+    name: String,
+    calls: IntCounterVec,
+    seconds: HistogramVec,
+    series: OnceLock<([IntCounter; 7], Histogram)>,
 }
 
 impl ToolCounters {
+    fn series(&self) -> &([IntCounter; 7], Histogram) {
+        self.series.get_or_init(|| {
+            let name = self.name.as_str();
+            (
+                Outcome::ALL.map(|o| self.calls.with_label_values(&[name, o.as_str()])),
+                self.seconds.with_label_values(&[name]),
+            )
+        })
+    }
+
     pub(crate) fn count(&self, outcome: Outcome) {
-        self.outcomes[outcome as usize].inc();
+        self.series().0[outcome as usize].inc();
     }
 
     pub(crate) fn finished(&self, outcome: Outcome, seconds: f64) {
-        self.count(outcome);
-        self.seconds.observe(seconds);
+        let (outcomes, histogram) = self.series();
+        outcomes[outcome as usize].inc();
+        histogram.observe(seconds);
     }
 }

@@ -1,5 +1,8 @@
 //! Tool argument schemas: checked once at registration, applied at every call.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+
 use jsonschema::Validator;
 use neuroflow_kit::protocol::router::ToolError;
 use serde_json::Value;
@@ -8,8 +11,15 @@ use serde_json::Value;
 /// (enums, patterns) that a tool author may have made long.
 const MAX_MESSAGE: usize = 512;
 
-/// A tool's compiled argument schema.
-pub(crate) struct Schema(Validator);
+/// A tool's compiled argument schema, shared by every tool with the same one.
+pub(crate) struct Schema(Arc<Validator>);
+
+/// Compiled schemas by their JSON text. Many tools share a schema (every agent exposed as
+/// a tool has the same one), and a compiled validator is several kilobytes: thousands of
+/// agents would otherwise pay for thousands of copies. Weak, so that a schema no tool uses
+/// any more is freed.
+static COMPILED: LazyLock<Mutex<HashMap<String, Weak<Validator>>>> =
+    LazyLock::new(Default::default);
 
 impl Schema {
     /// Compiles `parameters`, refusing what cannot describe a tool's arguments: anything
@@ -20,9 +30,16 @@ impl Schema {
         if parameters.get("type") != Some(&Value::String("object".into())) {
             return Err("the parameters schema must have \"type\": \"object\"".into());
         }
-        jsonschema::validator_for(parameters)
-            .map(Self)
-            .map_err(|e| capped(e.to_string()))
+        let key = parameters.to_string();
+        let mut compiled = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(validator) = compiled.get(&key).and_then(Weak::upgrade) {
+            return Ok(Self(validator));
+        }
+        let validator =
+            Arc::new(jsonschema::validator_for(parameters).map_err(|e| capped(e.to_string()))?);
+        compiled.retain(|_, v| v.strong_count() > 0);
+        compiled.insert(key, Arc::downgrade(&validator));
+        Ok(Self(validator))
     }
 
     /// Checks `args`; the error names the JSON pointer of the first offending value. The

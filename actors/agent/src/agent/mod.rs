@@ -27,7 +27,7 @@ use crate::provider::{CancellationToken, LlmProvider};
 
 /// Events buffered per subscriber; a subscriber that falls further behind misses events
 /// (and is told how many, by the channel) rather than holding the agent up.
-const EVENT_BUFFER: usize = 1024;
+const EVENT_BUFFER: usize = 256;
 
 /// What an agent needs from its node: its model provider and the tool router.
 #[derive(Clone)]
@@ -48,7 +48,9 @@ pub struct AgentState {
 struct Shared {
     spec: AgentSpec,
     memory: Mutex<Memory>,
-    events: broadcast::Sender<TurnEvent>,
+    /// Made at the first subscription: the channel's buffer is most of what an idle agent
+    /// would otherwise cost, and most agents are never watched.
+    events: Mutex<Option<broadcast::Sender<TurnEvent>>>,
 }
 
 #[derive(Default)]
@@ -61,12 +63,11 @@ struct Memory {
 
 impl AgentState {
     pub fn new(spec: AgentSpec) -> Self {
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
         Self {
             inner: Arc::new(Shared {
                 spec,
                 memory: Mutex::new(Memory::default()),
-                events,
+                events: Mutex::new(None),
             }),
         }
     }
@@ -77,7 +78,10 @@ impl AgentState {
 
     /// Events of every turn from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<TurnEvent> {
-        self.inner.events.subscribe()
+        let mut events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
+        events
+            .get_or_insert_with(|| broadcast::channel(EVENT_BUFFER).0)
+            .subscribe()
     }
 
     /// Cancels the running turn, if any; returns whether there was one.
@@ -105,11 +109,16 @@ impl AgentState {
     }
 
     fn emit(&self, turn_id: &Option<String>, event: AgentEvent) {
+        let events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
         // No subscriber is not an error: the turn's outcome is also its reply.
-        let _ = self.inner.events.send(TurnEvent {
-            turn_id: turn_id.clone(),
-            event,
-        });
+        if let Some(events) = events.as_ref()
+            && events.receiver_count() > 0
+        {
+            let _ = events.send(TurnEvent {
+                turn_id: turn_id.clone(),
+                event,
+            });
+        }
     }
 }
 
@@ -145,8 +154,10 @@ impl Actor for AgentActor {
         (): &mut (),
     ) -> Result<AgentReply, ActorError> {
         Ok(match msg {
+            // Boxed: the actor's task is sized for its largest handler future, and a turn's
+            // is large; on the heap it costs memory only while a turn runs, not while idle.
             AgentMsg::Chat { message, turn_id } => {
-                turn::run(&self.state, &self.deps, message, turn_id).await
+                Box::pin(turn::run(&self.state, &self.deps, message, turn_id)).await
             }
             AgentMsg::History => AgentReply::History(self.state.conversation()),
             AgentMsg::Spent => AgentReply::Spent(self.state.spent()),
