@@ -203,5 +203,13 @@ async fn a_thousand_agents_each_complete_a_turn_with_a_tool_call() {
     }
     assert_eq!(answered, 1000);
     assert_eq!(node.agents().names().len(), 1000);
+    // Per node: the sum over every agent's calls (two model calls a turn).
+    let per_agent = node.agents().get("a0").unwrap().state.spent();
+    assert!(per_agent.total_tokens() > 0);
+    assert_eq!(
+        node.agents().spent().total_tokens(),
+        1000 * per_agent.total_tokens(),
+        "every agent asked the same thing"
+    );
     node.stop().await;
 }

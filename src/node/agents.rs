@@ -8,7 +8,7 @@ use std::time::Duration;
 use neuroflow_agent::agent::{AgentActor, AgentDeps, AgentState};
 use neuroflow_agent::provider::{LlmProvider, Pricing, ProviderConfig, build_provider};
 use neuroflow_kit::ActorHandle;
-use neuroflow_kit::protocol::agent::{AgentMsg, AgentReply, AgentSpec};
+use neuroflow_kit::protocol::agent::{AgentMsg, AgentReply, AgentSpec, Usage};
 use neuroflow_kit::protocol::router::{RouterMsg, RouterReply, ToolOutput};
 use neuroflow_kit::recipient::Recipient;
 use neuroflow_kit::supervisor::{ChildSpec, SupervisorError, SupervisorHandle};
@@ -93,6 +93,7 @@ impl Agents {
                     providers: Arc::new(providers),
                     tools: tool_recipient,
                     tool_timeout,
+                    node_spent: Arc::default(),
                 },
                 tools,
                 turn_timeout: tool_timeout,
@@ -151,6 +152,17 @@ impl Agents {
             tracing::warn!(agent = %name, error = %e, "agent not exposed as a tool");
         }
         Ok(agent)
+    }
+
+    /// Tokens and cost of every LLM call of every agent since the node started (removed
+    /// agents included).
+    pub fn spent(&self) -> Usage {
+        *self
+            .inner
+            .deps
+            .node_spent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn get(&self, name: &str) -> Option<Agent> {

@@ -158,6 +158,7 @@ async fn fixture(spec: AgentSpec, steps: Vec<Step>) -> Fixture {
         providers: Arc::new(providers),
         tools: tools(),
         tool_timeout: T,
+        node_spent: Arc::default(),
     };
     let state = AgentState::new(spec);
     let factory_state = state.clone();

@@ -37,6 +37,8 @@ pub struct AgentDeps {
     pub tools: Recipient<RouterMsg, RouterReply>,
     /// Longest a tool call may take.
     pub tool_timeout: Duration,
+    /// What every agent of the node has spent, together.
+    pub node_spent: Arc<Mutex<Usage>>,
 }
 
 /// An agent's memory, kept across restarts of its actor.

@@ -106,6 +106,10 @@ async fn run_turn(
             memory.spent.add(&response.usage);
             memory.conversation.push(response.to_message());
         }
+        deps.node_spent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(&response.usage);
         turn.emit(AgentEvent::Usage {
             usage: response.usage,
         });
