@@ -564,6 +564,31 @@ mod tests {
     }
 
     #[test]
+    fn providers_pricing_and_tools_parse() {
+        let config = file(
+            r#"
+            [providers.local]
+            kind = "openai"
+            base_url = "http://127.0.0.1:11434/v1"
+            [pricing]
+            "gpt-4o*" = { input = 2.5, output = 10.0 }
+            [tools]
+            shards = 4
+            timeout_ms = 60000
+            http_allow = []
+            "#,
+        )
+        .unwrap();
+        assert!(config.providers.contains_key("local"));
+        assert!(config.pricing.price("gpt-4o-mini").is_some());
+        assert_eq!(config.tools.shards, 4);
+        let err = file("[tools]\nshards = 0\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("tools.shards"), "{err}");
+        let err = file("[providers.x]\nkind = \"gpt\"\n").unwrap_err();
+        assert!(err.to_string().contains("providers"), "{err}");
+    }
+
+    #[test]
     fn defaults() {
         let config = Config::load(None, &no_env, &Overrides::default()).unwrap();
         assert_eq!(config.node.listen, addr("127.0.0.1:7700"));
