@@ -153,20 +153,51 @@ fn screen(
     allow: &Allowlist,
 ) -> Result<Vec<SocketAddr>, DialError> {
     let mut addrs: Vec<SocketAddr> = Vec::new();
+    let mut refused_internal = false;
     for a in resolved {
         let a = SocketAddr::new(normalize_ip(a.ip()), a.port());
         // A resolver's 0.0.0.0 (a common "blocked" answer) would reach the node's loopback.
-        if !a.ip().is_unspecified() && !addrs.contains(&a) {
-            addrs.push(a);
+        if a.ip().is_unspecified() || addrs.contains(&a) {
+            continue;
         }
+        if by_name && internal(a.ip()) && !names_loopback(dest) && !allow.permits_addr(a) {
+            refused_internal = true;
+            continue;
+        }
+        addrs.push(a);
     }
     if addrs.is_empty() {
-        return Err(DialError::NoAddress(dest.to_string()));
+        return Err(if refused_internal {
+            DialError::Denied(dest.to_string())
+        } else {
+            DialError::NoAddress(dest.to_string())
+        });
     }
     if !by_name && !addrs.iter().all(|a| allow.permits_addr(*a)) {
         return Err(DialError::Denied(dest.to_string()));
     }
     Ok(addrs)
+}
+
+/// Addresses a name entry may not lead to unless an address entry names them: the node's
+/// own loopback and the link-local range (cloud metadata services answer at
+/// 169.254.169.254). They are what DNS rebinding of an allowlisted domain would aim at.
+fn internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// `localhost` (and its subdomains) means the loopback by definition, not by DNS.
+fn names_loopback(dest: &Destination) -> bool {
+    match &dest.host {
+        Host::Name(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        Host::Addr(_) => false,
+    }
 }
 
 /// Tries `addrs` in order until one answers, all within `limit`.
@@ -241,6 +272,34 @@ mod tests {
             screen(&dest, answers, true, &rules).unwrap(),
             addrs(&["192.0.2.1:80"])
         );
+    }
+
+    #[test]
+    fn a_name_entry_does_not_lead_to_loopback_or_link_local_answers() {
+        let dest = Destination::new("svc.example.com", 80).unwrap();
+        let rules = allow(&["svc.example.com:80"]);
+        for answers in [
+            addrs(&["127.0.0.1:80"]),
+            addrs(&["169.254.169.254:80"]),
+            addrs(&["[::1]:80", "[fe80::1]:80"]),
+        ] {
+            assert!(matches!(
+                screen(&dest, answers, true, &rules),
+                Err(DialError::Denied(_))
+            ));
+        }
+        // Mixed answers keep only the outside ones.
+        let mixed = addrs(&["127.0.0.1:80", "192.0.2.7:80"]);
+        assert_eq!(
+            screen(&dest, mixed, true, &rules).unwrap(),
+            addrs(&["192.0.2.7:80"])
+        );
+        // An address entry that names the loopback, or the name `localhost`, is intent.
+        let explicit = allow(&["svc.example.com:80", "127.0.0.1:80"]);
+        assert!(screen(&dest, addrs(&["127.0.0.1:80"]), true, &explicit).is_ok());
+        let local = Destination::new("localhost", 80).unwrap();
+        let rules = allow(&["localhost:80"]);
+        assert!(screen(&local, addrs(&["127.0.0.1:80", "[::1]:80"]), true, &rules).is_ok());
     }
 
     #[test]

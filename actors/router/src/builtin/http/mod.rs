@@ -7,6 +7,7 @@
 //! is the limit of what is read off the wire.
 
 mod allow;
+mod resolve;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -86,6 +87,7 @@ pub fn tool(config: HttpConfig) -> Result<Tool, HttpToolError> {
     });
     let client = Client::builder()
         .redirect(policy)
+        .dns_resolver(Arc::new(resolve::Screening))
         .no_proxy()
         .referer(false)
         .timeout(config.timeout)
