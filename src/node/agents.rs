@@ -201,38 +201,37 @@ impl Agents {
             spec_.name.clone(),
             self.inner.turn_timeout,
         );
-        tool_fn(
-            spec(
-                &tool_name(&name),
-                &description,
-                json!({
-                    "type": "object",
-                    "properties": {"message": {"type": "string", "description": "What to ask."}},
-                    "required": ["message"],
-                    "additionalProperties": false
-                }),
-            ),
-            move |args, ctx| {
-                let (handle, name) = (handle.clone(), name.clone());
-                async move {
-                    // An agent asking itself would wait on its own busy mailbox.
-                    if ctx.caller.as_deref() == Some(name.as_str()) {
-                        return ToolOutput::error("an agent cannot call itself");
-                    }
-                    let message = args["message"].as_str().unwrap_or_default().to_string();
-                    let chat = AgentMsg::Chat {
-                        message,
-                        turn_id: None,
-                    };
-                    match handle.call(chat, timeout).await {
-                        Ok(AgentReply::Answer { text, .. }) => ToolOutput::ok(text),
-                        Ok(AgentReply::TurnFailed { message }) => ToolOutput::error(message),
-                        Ok(other) => ToolOutput::error(format!("unexpected reply {other:?}")),
-                        Err(e) => ToolOutput::error(e.to_string()),
-                    }
+        let mut tool_spec = spec(
+            &tool_name(&name),
+            &description,
+            json!({
+                "type": "object",
+                "properties": {"message": {"type": "string", "description": "What to ask."}},
+                "required": ["message"],
+                "additionalProperties": false
+            }),
+        );
+        tool_spec.provider = "agent".into();
+        tool_fn(tool_spec, move |args, ctx| {
+            let (handle, name) = (handle.clone(), name.clone());
+            async move {
+                // An agent asking itself would wait on its own busy mailbox.
+                if ctx.caller.as_deref() == Some(name.as_str()) {
+                    return ToolOutput::error("an agent cannot call itself");
                 }
-            },
-        )
+                let message = args["message"].as_str().unwrap_or_default().to_string();
+                let chat = AgentMsg::Chat {
+                    message,
+                    turn_id: None,
+                };
+                match handle.call(chat, timeout).await {
+                    Ok(AgentReply::Answer { text, .. }) => ToolOutput::ok(text),
+                    Ok(AgentReply::TurnFailed { message }) => ToolOutput::error(message),
+                    Ok(other) => ToolOutput::error(format!("unexpected reply {other:?}")),
+                    Err(e) => ToolOutput::error(e.to_string()),
+                }
+            }
+        })
     }
 }
 

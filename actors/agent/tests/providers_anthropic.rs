@@ -102,6 +102,7 @@ fn hello() -> LlmRequest {
 
 fn tool(name: &str) -> ToolSpec {
     ToolSpec {
+        provider: "local".into(),
         name: name.into(),
         description: "gets the weather".into(),
         parameters: json!({"type": "object", "properties": {"location": {"type": "string"}},

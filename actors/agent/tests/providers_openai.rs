@@ -79,6 +79,7 @@ fn provider(url: &str) -> OpenAiProvider {
 
 fn tool(name: &str) -> ToolSpec {
     ToolSpec {
+        provider: "local".into(),
         name: name.into(),
         description: format!("the {name} tool"),
         parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),

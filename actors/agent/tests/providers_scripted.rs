@@ -15,6 +15,7 @@ use serde_json::json;
 
 fn tool(name: &str) -> ToolSpec {
     ToolSpec {
+        provider: "local".into(),
         name: name.into(),
         description: String::new(),
         parameters: json!({"type": "object"}),

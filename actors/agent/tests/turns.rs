@@ -123,6 +123,7 @@ fn tools() -> Recipient<RouterMsg, RouterReply> {
                     ["clock", "slow", "broken"]
                         .iter()
                         .map(|name| ToolSpec {
+                            provider: "local".into(),
                             name: (*name).into(),
                             description: format!("the {name} tool"),
                             parameters: json!({"type": "object"}),

@@ -74,12 +74,13 @@ impl fmt::Debug for Tool {
     }
 }
 
-/// A [`ToolSpec`] in one line.
+/// A [`ToolSpec`] in one line, provided `local`ly (in-process).
 pub fn spec(name: &str, description: &str, parameters: Value) -> ToolSpec {
     ToolSpec {
         name: name.to_string(),
         description: description.to_string(),
         parameters,
+        provider: "local".into(),
     }
 }
 

@@ -97,6 +97,7 @@ mod tests {
 
     fn spec(name: &str) -> ToolSpec {
         ToolSpec {
+            provider: "local".into(),
             name: name.into(),
             description: String::new(),
             parameters: json!({"type": "object"}),

@@ -15,6 +15,14 @@ pub struct ToolSpec {
     pub description: String,
     /// JSON Schema of the arguments object.
     pub parameters: Value,
+    /// Who runs it: `builtin`, `agent` (another agent), `mcp:SERVER`, or `local` (an
+    /// executor registered in-process, e.g. a Rust closure).
+    #[serde(default = "local_provider")]
+    pub provider: String,
+}
+
+fn local_provider() -> String {
+    "local".into()
 }
 
 /// Requests to the tool router.

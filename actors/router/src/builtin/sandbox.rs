@@ -75,7 +75,7 @@ pub fn exec_via(sandbox: Recipient<SandboxMsg, SandboxReply>, timeout: Duration)
 
 /// The `sandbox.exec` tool.
 pub fn tool(exec: ExecFn, profile_of: ProfileFn, config: SandboxToolConfig) -> Tool {
-    let spec = spec(
+    let mut spec = spec(
         "sandbox.exec",
         "Run a shell command or a Python snippet in an isolated sandbox; returns exit code, \
          stdout and stderr.",
@@ -91,6 +91,7 @@ pub fn tool(exec: ExecFn, profile_of: ProfileFn, config: SandboxToolConfig) -> T
             "additionalProperties": false
         }),
     );
+    spec.provider = "builtin".into();
     Tool::new(
         spec,
         SandboxExec {

@@ -10,11 +10,12 @@ pub const NAME: &str = "time.now";
 
 /// The `time.now` tool: `{"utc": "2026-11-22T19:26:56Z", "unix": 1795375616}`.
 pub fn tool() -> Tool {
-    let spec = spec(
+    let mut spec = spec(
         NAME,
         "The current date and time: UTC in RFC 3339 and Unix seconds.",
         json!({"type": "object", "properties": {}, "additionalProperties": false}),
     );
+    spec.provider = "builtin".into();
     tool_fn(spec, |_, _| async {
         let unix = match SystemTime::now().duration_since(UNIX_EPOCH) {
             Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),

@@ -91,6 +91,14 @@ impl FsError {
 
 /// The three tools over `config.root`.
 pub fn tools(config: FsConfig) -> Vec<Tool> {
+    let mut tools = local_tools(config);
+    for tool in &mut tools {
+        tool.spec.provider = "builtin".into();
+    }
+    tools
+}
+
+fn local_tools(config: FsConfig) -> Vec<Tool> {
     let config = Arc::new(config);
     let path = json!({"type": "string", "description": "Path relative to your workspace."});
     let limit = |max: usize| json!({"type": "integer", "minimum": 1, "maximum": max});

@@ -93,7 +93,7 @@ pub fn tool(config: HttpConfig) -> Result<Tool, HttpToolError> {
         .timeout(config.timeout)
         .connect_timeout(config.timeout.min(Duration::from_secs(10)))
         .build()?;
-    let spec = spec(
+    let mut spec = spec(
         "http.fetch",
         "Fetch a URL (GET or POST) from an allowlisted host; returns status and body text.",
         json!({
@@ -114,6 +114,7 @@ pub fn tool(config: HttpConfig) -> Result<Tool, HttpToolError> {
             "additionalProperties": false
         }),
     );
+    spec.provider = "builtin".into();
     Ok(Tool::new(
         spec,
         Fetch {
