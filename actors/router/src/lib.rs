@@ -38,6 +38,7 @@ mod config;
 mod error;
 pub mod export;
 pub mod hash;
+pub mod mcp;
 mod metrics;
 pub mod pattern;
 mod registry;

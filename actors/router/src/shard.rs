@@ -24,6 +24,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use neuroflow_kit::actor::{Actor, ActorError, Ctx};
+use neuroflow_kit::propagation;
 use neuroflow_kit::protocol::router::{ToolCallRequest, ToolError, ToolOutput};
 use neuroflow_kit::recipient::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -135,10 +136,6 @@ fn admit(state: &ShardArgs, call: ShardCall) -> Result<(), ToolError> {
         });
     };
     let timeout = state.config.timeout_for(timeout_ms);
-    let ctx = ToolCtx {
-        caller,
-        deadline: Instant::now() + timeout,
-    };
     // OpenTelemetry GenAI conventions for a tool execution span.
     let span = tracing::info_span!(
         "tool.execute",
@@ -147,6 +144,12 @@ fn admit(state: &ShardArgs, call: ShardCall) -> Result<(), ToolError> {
         gen_ai.tool.name = %name,
         neuroflow.tool.shard = state.slot.index,
     );
+    // Read here, in the handler: the spawned task no longer sees the envelope's context.
+    let ctx = ToolCtx {
+        caller,
+        deadline: Instant::now() + timeout,
+        trace: span.in_scope(propagation::current_trace),
+    };
     tokio::spawn(run(entry, arguments, ctx, timeout, port, permit).instrument(span));
     Ok(())
 }

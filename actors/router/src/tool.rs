@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use neuroflow_kit::protocol::router::{ToolOutput, ToolSpec};
 use neuroflow_kit::recipient::BoxFuture;
+use neuroflow_kit::trace_context::TraceContext;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -21,6 +22,9 @@ pub struct ToolCtx {
     /// When the router gives up on the call; a tool that waits on something should give
     /// up a little earlier and say why.
     pub deadline: Instant,
+    /// The trace the call belongs to, for tools that pass it on (an MCP server gets it as
+    /// `traceparent` in the request's `_meta`).
+    pub trace: Option<TraceContext>,
 }
 
 impl ToolCtx {
@@ -29,6 +33,7 @@ impl ToolCtx {
         Self {
             caller: caller.map(str::to_string),
             deadline: Instant::now() + timeout,
+            trace: None,
         }
     }
 

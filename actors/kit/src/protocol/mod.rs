@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod mcp;
 pub mod router;
 pub mod sandbox;
 pub mod telemetry;

@@ -28,7 +28,6 @@ mod handle;
 mod spec;
 mod tree;
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,7 +36,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use handle::{SupervisorError, SupervisorHandle};
-pub use spec::{Backoff, ChildSpec, Intensity, Restart, Strategy, SupervisorSpec};
+pub use spec::{Backoff, ChildSpec, Intensity, Restart, RestartWindow, Strategy, SupervisorSpec};
 pub use tree::{ChildStatus, TreeNode};
 
 use crate::actor::ActorError;
@@ -173,7 +172,7 @@ pub(crate) struct State {
     registry: Arc<Metrics>,
     failure: FailureSlot,
     children: Vec<Child>,
-    recent_restarts: VecDeque<Instant>,
+    recent_restarts: RestartWindow,
     next_id: u64,
 }
 
@@ -222,7 +221,7 @@ impl ractor::Actor for SupervisorActor {
             registry: args.registry,
             failure: args.failure,
             children: Vec::new(),
-            recent_restarts: VecDeque::new(),
+            recent_restarts: args.spec.intensity.window(),
             next_id: 0,
         };
         for spec in args.spec.children {
@@ -491,16 +490,7 @@ impl State {
 
     /// Records one restart and says whether the supervisor may still perform it.
     fn within_intensity(&mut self) -> bool {
-        let now = Instant::now();
-        self.recent_restarts.push_back(now);
-        while self
-            .recent_restarts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.intensity.within)
-        {
-            self.recent_restarts.pop_front();
-        }
-        self.recent_restarts.len() <= self.intensity.max_restarts as usize
+        self.recent_restarts.admit()
     }
 
     /// Starts the children `ids` that are still waiting, in start order. A child that fails
@@ -590,6 +580,7 @@ impl State {
                 path: child.path.to_string(),
                 status: child.status(),
                 restarts: child.metrics.restarts(),
+                detail: child.spec.detail.as_ref().map(|read| read()),
                 children: Vec::new(),
             };
             if let Run::Running {
@@ -608,6 +599,7 @@ impl State {
             path: self.path.to_string(),
             status: ChildStatus::Running,
             restarts: self.metrics.restarts(),
+            detail: None,
             children,
         }
     }

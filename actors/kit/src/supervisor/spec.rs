@@ -43,6 +43,50 @@ pub struct Intensity {
     pub within: Duration,
 }
 
+impl Intensity {
+    /// A fresh record of restarts judged against this intensity.
+    pub fn window(self) -> RestartWindow {
+        RestartWindow {
+            intensity: self,
+            recent: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+/// The restarts within the last [`Intensity::within`]: one place decides whether one more
+/// restart is allowed, for supervisors and for actors that restart what they manage (an
+/// MCP server's process).
+#[derive(Debug, Clone)]
+pub struct RestartWindow {
+    intensity: Intensity,
+    recent: std::collections::VecDeque<std::time::Instant>,
+}
+
+impl RestartWindow {
+    /// Records one restart and says whether it is still within the intensity.
+    pub fn admit(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        self.recent.push_back(now);
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.intensity.within)
+        {
+            self.recent.pop_front();
+        }
+        self.recent.len() <= self.intensity.max_restarts as usize
+    }
+
+    /// Forgets every recorded restart (after an operator asks for a fresh start).
+    pub fn clear(&mut self) {
+        self.recent.clear();
+    }
+
+    pub fn intensity(&self) -> Intensity {
+        self.intensity
+    }
+}
+
 impl Default for Intensity {
     fn default() -> Self {
         Self {
@@ -143,7 +187,11 @@ pub struct ChildSpec {
     pub(crate) restart: Restart,
     pub(crate) pooled: bool,
     pub(crate) starter: Arc<dyn Starter>,
+    pub(crate) detail: Option<DetailFn>,
 }
+
+/// Reads what a child reports about the thing it manages, for the tree.
+pub(crate) type DetailFn = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 impl ChildSpec {
     /// A kit actor, built afresh by `make` at every (re)start. Returns the spec and the
@@ -179,6 +227,7 @@ impl ChildSpec {
             restart: Restart::Permanent,
             pooled: false,
             starter: Arc::new(starter),
+            detail: None,
         }
     }
 
@@ -191,6 +240,14 @@ impl ChildSpec {
     /// reported under `name="*"` rather than its own path.
     pub fn pooled(mut self) -> Self {
         self.pooled = true;
+        self
+    }
+
+    /// Adds what the child reports about the thing it manages (an MCP server's state, a
+    /// peer link's) to its node in the tree. `read` must not block: it runs while the
+    /// supervisor builds the tree, so it reads shared state rather than asking the actor.
+    pub fn detail(mut self, read: impl Fn() -> serde_json::Value + Send + Sync + 'static) -> Self {
+        self.detail = Some(Arc::new(read));
         self
     }
 

@@ -32,6 +32,10 @@ pub struct TreeNode {
     pub status: ChildStatus,
     /// Times the actor has been restarted by its supervisor.
     pub restarts: u64,
+    /// What the actor reports about the thing it manages (e.g. an MCP server's state and
+    /// restarts), when it reports anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<TreeNode>,
 }

@@ -1,0 +1,89 @@
+//! Starting a stdio server's process: on the host here, in a sandbox through a launcher the
+//! node provides (the router does not depend on the sandbox crate).
+
+use std::process::Stdio;
+use std::sync::Arc;
+
+use neuroflow_kit::recipient::BoxFuture;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::config::McpServerConfig;
+
+/// A started stdio server: its pipes, and what keeps it alive.
+pub struct Spawned {
+    pub stdout: Box<dyn AsyncRead + Send + Unpin>,
+    pub stdin: Box<dyn AsyncWrite + Send + Unpin>,
+    pub stderr: Option<Box<dyn AsyncRead + Send + Unpin>>,
+    /// Host process id, when the server runs on the host.
+    pub pid: Option<u32>,
+    /// Owns the process: dropping it ends the server and every process it started.
+    pub keep: Box<dyn Send>,
+}
+
+/// Starts the process of a stdio server from its config.
+pub type Launcher =
+    Arc<dyn Fn(&McpServerConfig) -> BoxFuture<'static, Result<Spawned, String>> + Send + Sync>;
+
+/// Starts servers on the host; refuses a server that asks for a sandbox profile, since
+/// only the node knows its sandboxes.
+pub fn host_launcher() -> Launcher {
+    Arc::new(|config: &McpServerConfig| {
+        let result = match &config.sandbox {
+            Some(profile) => Err(format!(
+                "sandbox profile {profile:?} requested, but this runtime has no sandboxes"
+            )),
+            None => spawn_on_host(config),
+        };
+        Box::pin(std::future::ready(result))
+    })
+}
+
+/// Starts `config`'s command on the host in a process group of its own, so that dropping
+/// it also ends what it started (`npx` runs the server as its child).
+pub fn spawn_on_host(config: &McpServerConfig) -> Result<Spawned, String> {
+    let program = config.command.as_deref().unwrap_or_default();
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(&config.args)
+        .envs(&config.env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(cwd) = &config.cwd {
+        command.current_dir(cwd);
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("could not start {program:?}: {e}"))?;
+    let taken = (child.stdout.take(), child.stdin.take(), child.stderr.take());
+    let (Some(stdout), Some(stdin), stderr) = taken else {
+        return Err(format!("{program:?} started without its pipes"));
+    };
+    let pid = child.id();
+    Ok(Spawned {
+        stdout: Box::new(stdout),
+        stdin: Box::new(stdin),
+        stderr: stderr.map(|e| Box::new(e) as Box<dyn AsyncRead + Send + Unpin>),
+        pid,
+        keep: Box::new(HostProcess { _child: child, pid }),
+    })
+}
+
+struct HostProcess {
+    /// Killed (and reaped by tokio) on drop.
+    _child: tokio::process::Child,
+    pid: Option<u32>,
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        // The child leads its own group: the whole group goes, grandchildren included.
+        if let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}

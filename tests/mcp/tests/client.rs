@@ -1,0 +1,215 @@
+//! The MCP client against the in-workspace rmcp server over stdio: tools registered as
+//! `SERVER.TOOL`, results and errors as the model sees them, pagination, list changes,
+//! deadlines with cancellation at the server, trace context in `_meta`, resources and
+//! prompts.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{WAIT, start, test_server_config};
+use neuroflow_kit::protocol::mcp::McpState;
+use neuroflow_kit::protocol::router::ToolError;
+use neuroflow_router::mcp::McpError;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_are_registered_namespaced_and_called() {
+    let node = start(&[("t", test_server_config(&[]))]).await;
+    let status = node.wait_state("t", McpState::Up).await;
+    assert_eq!(status.tools, 7, "{status:?}");
+    assert_eq!(status.transport, "stdio");
+    assert_eq!(status.protocol_version.as_deref(), Some("2025-11-25"));
+    assert!(status.pid.is_some());
+
+    let listed = node.tools.list(&["t.*".into()]);
+    let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "t.add", "t.echo", "t.fail", "t.grow", "t.pid", "t.slow", "t.trace"
+        ]
+    );
+    let echo = listed.iter().find(|s| s.name == "t.echo").unwrap();
+    assert_eq!(echo.provider, "mcp:t");
+    assert_eq!(echo.description, "Echoes its text.");
+    assert_eq!(echo.parameters["required"], json!(["text"]));
+
+    let out = node
+        .call("t.echo", json!({"text": "hi there"}))
+        .await
+        .unwrap();
+    assert_eq!((out.content.as_str(), out.is_error), ("hi there", false));
+    let out = node
+        .call("t.add", json!({"a": 2, "b": 40.5}))
+        .await
+        .unwrap();
+    assert_eq!(out.content, "42.5");
+    // The server's schema is enforced by the router before the call leaves the node.
+    let err = node.call("t.echo", json!({"text": 5})).await.unwrap_err();
+    assert!(matches!(err, ToolError::InvalidArguments { .. }), "{err:?}");
+    // An `isError` result stays an error the model sees.
+    let out = node.call("t.fail", json!({})).await.unwrap();
+    assert_eq!(
+        (out.content.as_str(), out.is_error),
+        ("it failed, as asked", true)
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paginated_tool_lists_are_read_whole_and_filters_apply() {
+    let mut config = test_server_config(&["--page-size", "2"]);
+    config.tools = vec!["e*".into(), "add".into()];
+    let node = start(&[("p", config)]).await;
+    let status = node.wait_state("p", McpState::Up).await;
+    assert_eq!(status.tools, 2, "{status:?}");
+    let names: Vec<String> = node.tools.list(&[]).into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["p.add", "p.echo"]);
+
+    // Without the filter, all seven tools arrive across four pages.
+    let all = start(&[("q", test_server_config(&["--page-size", "2"]))]).await;
+    assert_eq!(all.wait_state("q", McpState::Up).await.tools, 7);
+    node.stop().await;
+    all.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_tool_list_is_followed() {
+    let node = start(&[("g", test_server_config(&[]))]).await;
+    node.wait_state("g", McpState::Up).await;
+    assert!(node.tools.list(&["g.extra_1".into()]).is_empty());
+    let out = node.call("g.grow", json!({})).await.unwrap();
+    assert_eq!(out.content, "added extra_1");
+    node.wait_tool("g.extra_1", true).await;
+    let out = node.call("g.extra_1", json!({})).await.unwrap();
+    assert_eq!(out.content, "extra_1 ran");
+    assert_eq!(node.mcp.status("g").unwrap().tools, 8);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_its_deadline_is_cancelled_at_the_server() {
+    let events = std::env::temp_dir().join(format!("mcp-events-{}", std::process::id()));
+    let _ = std::fs::remove_file(&events);
+    let events_arg = events.display().to_string();
+    let node = start(&[("s", test_server_config(&["--events", &events_arg]))]).await;
+    node.wait_state("s", McpState::Up).await;
+
+    let started = Instant::now();
+    let err = node
+        .call_within("s.slow", json!({"ms": 30_000}), Some(200))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ToolError::Timeout {
+                timeout_ms: 200,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The server hears `notifications/cancelled` and stops working on the call.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = std::fs::read_to_string(&events).unwrap_or_default();
+        if seen.contains("cancelled slow") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never saw the cancellation"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The session is still good for the next call.
+    let out = node.call("s.slow", json!({"ms": 1})).await.unwrap();
+    assert_eq!(out.content, "slept 1 ms");
+    let _ = std::fs::remove_file(&events);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_trace_reaches_the_server_in_meta() {
+    use neuroflow_kit::actor::{Actor, ActorError, Ctx};
+    use neuroflow_kit::envelope::Envelope;
+    use neuroflow_kit::supervisor::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
+    use neuroflow_kit::trace_context::TraceContext;
+
+    // An actor that calls the tool while handling a message that carries a trace.
+    struct Caller(neuroflow_router::Tools);
+    impl Actor for Caller {
+        const KIND: &'static str = "test.caller";
+        type Msg = ();
+        type Reply = String;
+        type State = ();
+        type Args = ();
+        async fn started(&self, _: &Ctx<Self>, _: ()) -> Result<(), ActorError> {
+            Ok(())
+        }
+        async fn handle(&self, _: &Ctx<Self>, _: (), _: &mut ()) -> Result<String, ActorError> {
+            let request = neuroflow_kit::protocol::router::ToolCallRequest {
+                name: "c.trace".into(),
+                arguments: json!({}),
+                timeout_ms: None,
+                caller: None,
+            };
+            Ok(self.0.call(request).await?.content)
+        }
+    }
+
+    let node = start(&[("c", test_server_config(&[]))]).await;
+    node.wait_state("c", McpState::Up).await;
+    let tools = node.tools.clone();
+    let (spec, caller) = ChildSpec::actor("caller", move || (Caller(tools.clone()), ()));
+    let (sup, _join) = Supervisor::start_root(
+        SupervisorSpec::new("callers", Strategy::OneForOne).child(spec),
+        node.metrics.clone(),
+    )
+    .await
+    .unwrap();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let trace = TraceContext::parse(traceparent, None).unwrap();
+    let envelope = Envelope::new(()).with_trace(Some(trace));
+    let seen = caller.call_envelope(envelope, WAIT).await.unwrap();
+    assert_eq!(seen, traceparent);
+    sup.stop(WAIT).await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_and_prompts_are_reachable() {
+    let node = start(&[("r", test_server_config(&[]))]).await;
+    node.wait_state("r", McpState::Up).await;
+    let resources = node.mcp.resources("r").await.unwrap();
+    assert_eq!(resources.len(), 1);
+    assert_eq!(resources[0].uri, "test://greeting");
+    let text = node
+        .mcp
+        .resource_text("r", "test://greeting")
+        .await
+        .unwrap();
+    assert_eq!(text, "Hello from the test server.");
+    let err = node
+        .mcp
+        .resource_text("r", "test://nothing")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, McpError::Server { .. }), "{err:?}");
+
+    let prompts = node.mcp.prompts("r").await.unwrap();
+    assert_eq!(prompts[0].name, "greet");
+    let mut args = serde_json::Map::new();
+    args.insert("name".into(), json!("Ada"));
+    let prompt = node.mcp.get_prompt("r", "greet", args).await.unwrap();
+    let message = serde_json::to_value(&prompt.messages[0]).unwrap();
+    assert_eq!(message["content"]["text"], "Please greet Ada.");
+    assert!(matches!(
+        node.mcp.resources("nope").await.unwrap_err(),
+        McpError::NoSuchServer(_)
+    ));
+    node.stop().await;
+}
