@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use neuroflow_kit::actor::ActorHandle;
 use neuroflow_kit::supervisor::SupervisorHandle;
+use neuroflow_router::Tools;
+
+use crate::config::Config;
 
 use crate::node::telemetry::{MetricsActor, NodeMetrics};
 
@@ -36,6 +39,9 @@ struct Inner {
     metrics_actor: ActorHandle<MetricsActor>,
     /// The root supervisor; made before the tree starts, attached when it does.
     root: SupervisorHandle,
+    /// The node's tools (the MCP face offers them).
+    tools: Tools,
+    config: Config,
 }
 
 impl ApiContext {
@@ -45,6 +51,8 @@ impl ApiContext {
         node_metrics: NodeMetrics,
         metrics_actor: ActorHandle<MetricsActor>,
         root: SupervisorHandle,
+        tools: Tools,
+        config: Config,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -54,6 +62,8 @@ impl ApiContext {
                 node_metrics,
                 metrics_actor,
                 root,
+                tools,
+                config,
             }),
         }
     }
@@ -81,5 +91,13 @@ impl ApiContext {
 
     pub fn node_metrics(&self) -> &NodeMetrics {
         &self.inner.node_metrics
+    }
+
+    pub fn tools(&self) -> &Tools {
+        &self.inner.tools
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
     }
 }

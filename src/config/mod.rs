@@ -24,6 +24,7 @@ use std::time::Duration;
 use neuroflow_agent::provider::{Pricing, ProviderConfig};
 use neuroflow_kit::supervisor::Backoff;
 use neuroflow_sandbox::profile::{Profile, ProfileConfig};
+use neuroflow_router::mcp::McpServerConfig;
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::filter::Targets;
 
@@ -64,7 +65,42 @@ pub struct Config {
     /// `[pricing]`: USD per million input / output tokens, by model (`"gpt-4o*"` patterns).
     pub pricing: Pricing,
     pub tools: ToolsConfig,
+    /// `[mcp]`: MCP servers whose tools the node uses, and the node's own MCP face.
+    pub mcp: McpConfig,
     pub debug: DebugConfig,
+}
+
+/// `[mcp]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpConfig {
+    /// `[mcp.servers.NAME]`: a stdio (`command`) or streamable HTTP (`url`) server; its
+    /// tools are registered as `NAME.TOOL`.
+    pub servers: BTreeMap<String, McpServerConfig>,
+    /// `[mcp.serve]`: the node's tools offered to MCP clients.
+    pub serve: McpServeConfig,
+}
+
+/// `[mcp.serve]`: the node as an MCP server, over streamable HTTP on the node's listener
+/// (and over stdio with `neuroflow-node mcp serve`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpServeConfig {
+    /// Whether the node's HTTP listener answers MCP at `path`.
+    pub http: bool,
+    pub path: String,
+    /// Tools offered (`*` wildcards); all of the node's when empty.
+    pub tools: Vec<String>,
+}
+
+impl Default for McpServeConfig {
+    fn default() -> Self {
+        Self {
+            http: true,
+            path: "/mcp".into(),
+            tools: Vec::new(),
+        }
+    }
 }
 
 /// `[tools]`: the tool router and the built-in tools.
@@ -394,6 +430,27 @@ impl Config {
             return Err(err(
                 "sandbox.warm",
                 format!("must be at most {MAX_WARM} (got {})", self.sandbox.warm),
+            ));
+        }
+        for (name, server) in &self.mcp.servers {
+            server
+                .validate(name)
+                .map_err(|m| err(&format!("mcp.servers.{name}"), m))?;
+            if let Some(profile) = &server.sandbox
+                && Profile::builtin(profile).is_none()
+                && !self.sandbox.profiles.contains_key(profile)
+            {
+                return Err(err(
+                    &format!("mcp.servers.{name}.sandbox"),
+                    format!("no sandbox profile named {profile:?}"),
+                ));
+            }
+        }
+        let path = &self.mcp.serve.path;
+        if !path.starts_with('/') || path.len() < 2 || path.contains(['?', '#', ' ']) {
+            return Err(err(
+                "mcp.serve.path",
+                format!("must be a path like \"/mcp\" (got {path:?})"),
             ));
         }
         for (name, profile) in &self.sandbox.profiles {

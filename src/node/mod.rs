@@ -137,6 +137,7 @@ impl Node {
             listener: listener.clone(),
             metrics: node_metrics,
             tools: router.children.clone(),
+            router: router.tools.clone(),
         });
         let root = tree.root;
         let root_join = Supervisor::start_root_with(tree.spec, registry.clone(), &root)

@@ -20,6 +20,8 @@ use std::time::Duration;
 use neuroflow_kit::actor::ActorHandle;
 use neuroflow_kit::supervisor::{ChildSpec, Strategy, SupervisorHandle, SupervisorSpec};
 
+use neuroflow_router::Tools;
+
 use crate::api::{ApiContext, HttpServer};
 use crate::config::Config;
 use crate::node::telemetry::{MetricsActor, NodeMetrics};
@@ -40,8 +42,11 @@ pub struct Parts {
     /// The HTTP listener; `None` for a node without HTTP faces (embedded).
     pub listener: Option<Arc<TcpListener>>,
     pub metrics: NodeMetrics,
-    /// The tool router's actors (shards, router), supervised by `tools`.
+    /// The tool router's actors (shards, router, the `mcp` supervisor), supervised by
+    /// `tools`.
     pub tools: Vec<ChildSpec>,
+    /// The router's handle, for the faces that offer the node's tools.
+    pub router: Tools,
 }
 
 /// The root's spec and the handles of what it will run.
@@ -78,6 +83,8 @@ pub fn build(parts: Parts) -> Tree {
         parts.metrics,
         metrics.clone(),
         root.clone(),
+        parts.router.clone(),
+        config.clone(),
     );
     let drain_timeout = drain_timeout(config.shutdown_timeout());
     let http_api = api.clone();

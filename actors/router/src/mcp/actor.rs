@@ -182,6 +182,7 @@ impl ServerState {
         let notify = me.clone();
         let client = NodeClient::new(
             link.name(),
+            self.args.config.elicitation,
             Arc::new(move || {
                 let _ = notify.tell(McpMsg::ToolsChanged { generation });
             }),

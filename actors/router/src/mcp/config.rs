@@ -53,6 +53,22 @@ pub struct McpServerConfig {
     /// Only these tools of the server are registered (`*` wildcards; all when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<String>,
+    /// What to answer when the server asks for input mid-call (`elicitation/create`).
+    #[serde(default)]
+    pub elicitation: ElicitationPolicy,
+}
+
+/// How the node answers a server's request for input. Agents run without a person at
+/// hand, so the node never makes answers up: it declines, or takes the defaults the server
+/// itself offered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ElicitationPolicy {
+    /// Decline every request (the node does not announce the capability).
+    #[default]
+    Decline,
+    /// Accept with the schema's defaults when every required field has one; else decline.
+    Defaults,
 }
 
 fn default_startup_timeout_ms() -> u64 {
@@ -124,6 +140,7 @@ impl McpServerConfig {
             backoff_initial_ms: default_backoff_initial_ms(),
             backoff_max_ms: default_backoff_max_ms(),
             tools: Vec::new(),
+            elicitation: ElicitationPolicy::default(),
         }
     }
 

@@ -4,44 +4,110 @@
 use std::sync::Arc;
 
 use rmcp::ClientHandler;
+use rmcp::ErrorData;
 use rmcp::RoleClient;
 #[allow(deprecated)]
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, LoggingLevel,
     LoggingMessageNotificationParam, ProtocolVersion,
 };
-use rmcp::service::NotificationContext;
+use rmcp::model::{ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationCapability};
+use rmcp::service::{NotificationContext, RequestContext};
+use serde_json::Value;
+
+use super::config::ElicitationPolicy;
 
 /// Called when the server says its tool list changed.
 pub(crate) type OnToolsChanged = Arc<dyn Fn() + Send + Sync>;
 
 pub(crate) struct NodeClient {
     server: String,
+    elicitation: ElicitationPolicy,
     on_tools_changed: OnToolsChanged,
 }
 
 impl NodeClient {
-    pub fn new(server: &str, on_tools_changed: OnToolsChanged) -> Self {
+    pub fn new(
+        server: &str,
+        elicitation: ElicitationPolicy,
+        on_tools_changed: OnToolsChanged,
+    ) -> Self {
         Self {
             server: server.to_string(),
+            elicitation,
             on_tools_changed,
         }
     }
 }
 
-/// How the node introduces itself to every server.
-pub fn client_config() -> ClientConfig {
+/// How the node introduces itself to a server.
+pub fn client_config(elicitation: ElicitationPolicy) -> ClientConfig {
+    let mut capabilities = ClientCapabilities::default();
+    if elicitation == ElicitationPolicy::Defaults {
+        let mut form = ElicitationCapability::new();
+        form.form = Some(Default::default());
+        capabilities.elicitation = Some(form);
+    }
     ClientConfig::new(
-        ClientCapabilities::default(),
+        capabilities,
         Implementation::new("neuroflow", env!("CARGO_PKG_VERSION")),
     )
     // The newest version with the `initialize` handshake, which every server speaks.
     .with_protocol_version(ProtocolVersion::V_2025_11_25)
 }
 
+/// The answer to a form request under `policy`: the schema's own defaults when every
+/// required field has one, else a refusal.
+pub fn answer_elicitation(
+    policy: ElicitationPolicy,
+    request: &ElicitRequestParams,
+) -> ElicitResult {
+    let decline = ElicitResult::new(ElicitationAction::Decline);
+    let ElicitRequestParams::FormElicitationParams {
+        requested_schema, ..
+    } = request
+    else {
+        return decline;
+    };
+    if policy != ElicitationPolicy::Defaults {
+        return decline;
+    }
+    let Ok(schema) = serde_json::to_value(requested_schema) else {
+        return decline;
+    };
+    let mut content = serde_json::Map::new();
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        for (name, property) in properties {
+            if let Some(default) = property.get("default") {
+                content.insert(name.clone(), default.clone());
+            }
+        }
+    }
+    let required = schema.get("required").and_then(Value::as_array);
+    let all_known = required
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .all(|name| content.contains_key(name));
+    if !all_known {
+        return decline;
+    }
+    ElicitResult::new(ElicitationAction::Accept).with_content(Value::Object(content))
+}
+
 impl ClientHandler for NodeClient {
     fn get_info(&self) -> ClientConfig {
-        client_config()
+        client_config(self.elicitation)
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let answer = answer_elicitation(self.elicitation, &request);
+        tracing::info!(mcp.server = %self.server, action = ?answer.action, "MCP server asked for input");
+        Ok(answer)
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
@@ -67,5 +133,50 @@ impl ClientHandler for NodeClient {
             LoggingLevel::Warning => tracing::warn!(mcp.server = server, logger, %data),
             _ => tracing::error!(mcp.server = server, logger, %data),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(schema: Value) -> ElicitRequestParams {
+        serde_json::from_value(serde_json::json!({
+            "mode": "form",
+            "message": "input please",
+            "requestedSchema": schema,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_are_taken_only_when_they_cover_every_required_field() {
+        let covered = form(serde_json::json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "default": "Ada"},
+                "age": {"type": "integer", "default": 36},
+                "note": {"type": "string"}
+            },
+            "required": ["name"]
+        }));
+        let answer = answer_elicitation(ElicitationPolicy::Defaults, &covered);
+        assert_eq!(answer.action, ElicitationAction::Accept);
+        assert_eq!(
+            answer.content,
+            Some(serde_json::json!({"name": "Ada", "age": 36}))
+        );
+        // Declining is the default policy, whatever the schema.
+        let answer = answer_elicitation(ElicitationPolicy::Decline, &covered);
+        assert_eq!(answer.action, ElicitationAction::Decline);
+
+        let uncovered = form(serde_json::json!({
+            "type": "object",
+            "properties": {"email": {"type": "string"}},
+            "required": ["email"]
+        }));
+        let answer = answer_elicitation(ElicitationPolicy::Defaults, &uncovered);
+        assert_eq!(answer.action, ElicitationAction::Decline);
+        assert_eq!(answer.content, None);
     }
 }

@@ -34,9 +34,9 @@ mod session;
 mod tools;
 
 pub use actor::{McpMsg, McpReply, McpServerActor};
-pub use config::{McpServerConfig, TransportKind};
+pub use config::{ElicitationPolicy, McpServerConfig, TransportKind};
 pub use content::{resource_text, tool_output};
-pub use handler::client_config;
+pub use handler::{answer_elicitation, client_config};
 pub use launch::{Launcher, Spawned, host_launcher, spawn_on_host};
 pub use metrics::McpMetrics;
 pub use servers::{McpError, McpParts, McpServers, SUPERVISOR};
