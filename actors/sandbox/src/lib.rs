@@ -6,12 +6,15 @@
 //! seccomp allowlist. A small init (a hidden subcommand of the node binary) performs the
 //! isolation and stays as PID 1; the node side talks to it in MessagePack frames.
 //!
-//! - [`Sandbox`]: the Rust face (builder, `exec`, `exec_streaming`);
+//! - [`Sandbox`]: the Rust face (builder, `exec`, `exec_streaming`, `spawn`);
+//! - [`SandboxProcess`]: a long-lived process with live stdin/stdout/stderr (an MCP server
+//!   over stdio), under every layer and limit of its profile, ended when its owner lets go;
 //! - [`profile`]: built-in and configured profiles; [`host`]: what this host supports;
 //! - [`init`]: the init (`sandbox-init`); [`seccomp`] and [`cgroup`]: those two layers.
 
 pub mod actor;
 pub mod cgroup;
+mod control;
 mod error;
 pub mod host;
 pub mod init;
@@ -20,17 +23,20 @@ pub mod net;
 mod output;
 mod pool;
 mod prepare;
+mod process;
 pub mod profile;
 mod run;
 mod sandbox;
 pub mod seccomp;
 mod spawn;
+mod teardown;
 pub mod units;
 
 pub use actor::{SandboxActor, SandboxMetrics, exec_supervised};
 pub use error::SandboxError;
 pub use host::{HostSupport, Layer};
 pub use output::{OutputChunk, Stream};
+pub use process::{ProcessExit, SandboxProcess, SpawnRequest};
 pub use profile::Profile;
 pub use sandbox::{Sandbox, SandboxBuilder};
 pub use spawn::InitProgram;

@@ -36,7 +36,7 @@ pub(crate) async fn run(
     let mut cmd = tokio::process::Command::new(&req.command);
     cmd.args(&req.args)
         .env_clear()
-        .envs(environment(profile, &req, false))
+        .envs(environment(profile, &req.env, false))
         .env("HOME", &workspace)
         .current_dir(&workspace)
         .stdin(Stdio::piped())

@@ -16,6 +16,7 @@ use tokio::net::unix::pipe;
 use tokio::process::Child;
 
 use crate::cgroup::{CgroupLimits, SandboxCgroup};
+use crate::control::Events;
 use crate::error::SandboxError;
 use crate::host::HostSupport;
 use crate::init::spec::{Egress, InitEvent, InitSpec, Lower, Rlimits, SpecMount};
@@ -23,6 +24,7 @@ use crate::net::EgressProxy;
 use crate::profile::{Profile, RootFs};
 use crate::sandbox::Shared;
 use crate::spawn::Launch;
+use crate::teardown::Remains;
 
 /// Inside the sandbox, where the command starts.
 pub(crate) const WORKDIR: &str = "/workspace";
@@ -35,11 +37,33 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct Ready {
     pub child: Child,
     pub control: pipe::Sender,
-    pub events: FrameReader<pipe::Receiver>,
+    pub events: Events,
     pub cgroup: CgroupGuard,
     pub state: StateDir,
     /// The node side of the sandbox's egress, when it has any; stops when dropped.
     pub proxy: Option<EgressProxy>,
+}
+
+impl Ready {
+    /// The sandbox to keep (and tear down later), and the init's event pipe.
+    pub fn into_parts(self) -> (Remains, Events) {
+        let Ready {
+            child,
+            control,
+            events,
+            cgroup,
+            state,
+            proxy,
+        } = self;
+        let remains = Remains {
+            child,
+            control,
+            cgroup,
+            state,
+            proxy,
+        };
+        (remains, events)
+    }
 }
 
 pub(crate) async fn prepare(shared: &Shared, profile: &Profile) -> Result<Ready, SandboxError> {

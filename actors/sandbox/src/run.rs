@@ -4,20 +4,16 @@
 
 use std::time::{Duration, Instant};
 
-use neuroflow_kit::codec::{self, FrameConfig, FrameReader};
 use neuroflow_kit::protocol::sandbox::{EndReason, ExecOutcome, ExecRequest, ResourceUsage};
 use tokio::io::AsyncWriteExt;
-use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
+use crate::control::{Watch, read_events, send_command};
 use crate::error::SandboxError;
-use crate::init::spec::{CommandSpec, InitEvent};
+use crate::init::spec::CommandSpec;
 use crate::output::{Output, OutputChunk, Stream};
 use crate::prepare::{EGRESS_PORT, Ready};
 use crate::profile::Profile;
-
-/// How long the init may take to exit once the command has ended.
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs `req` in `ready` and tears the sandbox down. `requested` is when the caller asked,
 /// for the start latency (a sandbox built ahead of time only counts from the request).
@@ -28,22 +24,14 @@ pub(crate) async fn run(
     stream: Option<mpsc::Sender<OutputChunk>>,
     requested: Instant,
 ) -> Result<ExecOutcome, SandboxError> {
-    let Ready {
-        mut child,
-        mut control,
-        events,
-        cgroup,
-        state,
-        proxy,
-    } = ready;
+    let (mut remains, mut events) = ready.into_parts();
     let command = CommandSpec {
         command: req.command.clone(),
         args: req.args.clone(),
-        env: environment(profile, &req, proxy.is_some()),
+        env: environment(profile, &req.env, remains.proxy.is_some()),
+        cwd: None,
     };
-    let frame = codec::encode_frame(&command, &FrameConfig::default())
-        .map_err(|e| SandboxError::layer("init", e))?;
-    control.write_all(&frame).await.map_err(SandboxError::io)?;
+    send_command(&mut remains.control, &command).await?;
 
     let timeout = req
         .timeout_ms
@@ -52,34 +40,20 @@ pub(crate) async fn run(
     let output = Output::new(profile.limits.output.0, stream);
     let mut watch = Watch::default();
     let ended = drive(
-        &mut child,
+        &mut remains.child,
         req.stdin,
         &output,
         timeout,
-        read_events(events, &mut watch, requested),
+        read_events(&mut events, &mut watch, requested),
     )
     .await;
     if ended != Ended::ByItself {
-        cgroup.kill_all().await;
+        remains.cgroup.kill_all().await;
     }
-    let usage = cgroup.get().usage();
-    // The command has ended and its output is read: answer now, and let the init exit
-    // (its namespaces take a moment to unmount) and the cgroup go in the background.
-    tokio::spawn(async move {
-        if tokio::time::timeout(DRAIN_GRACE, child.wait())
-            .await
-            .is_err()
-        {
-            cgroup.kill_all().await;
-            let _ = child.kill().await;
-        }
-        if let Err(e) = cgroup.destroy().await {
-            tracing::warn!(error = %e, "sandbox cgroup teardown failed");
-        }
-        // Closed only now: PID 1 takes the end of the control pipe as the node letting go
-        // and kills the sandbox (this is how a dropped run, or a dead node, ends it).
-        drop((control, state, proxy));
-    });
+    let usage = remains.cgroup.get().usage();
+    // The command has ended and its output is read: answer now, and let the sandbox go in
+    // the background.
+    tokio::spawn(remains.tear_down());
     if let Some((layer, message)) = watch.setup_failed.take() {
         return Err(SandboxError::Setup { layer, message });
     }
@@ -107,14 +81,24 @@ pub(crate) fn outcome(
         stdout,
         stderr,
         output_truncated: truncated,
-        usage: ResourceUsage {
-            start_latency_us,
-            wall_time_us: micros(requested.elapsed()),
-            cpu_time_us: usage.cpu_time_us,
-            peak_memory_bytes: usage.peak_memory_bytes,
-            peak_pids: usage.peak_pids,
-            bytes_out,
-        },
+        usage: resource_usage(usage, (start_latency_us, requested), bytes_out),
+    }
+}
+
+/// What a command used, as the kit reports it. `timing` is the start latency and when the
+/// request came; `bytes_out` what the node counted of its output.
+pub(crate) fn resource_usage(
+    usage: &crate::cgroup::Usage,
+    (start_latency_us, requested): (u64, Instant),
+    bytes_out: u64,
+) -> ResourceUsage {
+    ResourceUsage {
+        start_latency_us,
+        wall_time_us: micros(requested.elapsed()),
+        cpu_time_us: usage.cpu_time_us,
+        peak_memory_bytes: usage.peak_memory_bytes,
+        peak_pids: usage.peak_pids,
+        bytes_out,
     }
 }
 
@@ -162,6 +146,8 @@ pub(crate) enum Ended {
     ByItself,
     Timeout,
     OutputCapped,
+    /// The owner of a long-lived process killed it while it was running.
+    Killed,
 }
 
 /// The clearest reason among what happened: a limit the kernel enforced beats the
@@ -175,6 +161,11 @@ pub(crate) fn end_reason(
 ) -> EndReason {
     if code == Some(0) && ended == Ended::ByItself {
         return EndReason::Exited;
+    }
+    if ended == Ended::Killed {
+        // It was still running when its owner ended it: whatever limits its children ran
+        // into over its life, they did not end it.
+        return EndReason::Signaled;
     }
     let cpu_limit_us = profile.limits.cpu_time.map(|t| micros(t.0));
     if usage.oom_kills > 0 {
@@ -197,41 +188,12 @@ pub(crate) fn end_reason(
     }
 }
 
-#[derive(Default)]
-struct Watch {
-    start_latency_us: u64,
-    exited: Option<(Option<i32>, Option<i32>)>,
-    setup_failed: Option<(String, String)>,
-}
-
-async fn read_events(
-    mut events: FrameReader<pipe::Receiver>,
-    watch: &mut Watch,
-    requested: Instant,
-) {
-    // The init writes a handful of events and closes the pipe when it exits.
-    while let Ok(Some(event)) = events.read::<InitEvent>().await {
-        match event {
-            InitEvent::Started => watch.start_latency_us = micros(requested.elapsed()),
-            InitEvent::Ready { .. } => {}
-            InitEvent::SetupFailed { layer, message } => {
-                watch.setup_failed = Some((layer, message));
-            }
-            InitEvent::Exited { code, signal } => {
-                // The last event: PID 1 exits right after it.
-                watch.exited = Some((code, signal));
-                return;
-            }
-        }
-    }
-}
-
 /// The profile's environment plus the request's; never anything of the node's. With
 /// egress, the usual proxy variables point at the sandbox's bridge (`socks5h`: names are
 /// resolved by the proxy, outside).
 pub(crate) fn environment(
     profile: &Profile,
-    req: &ExecRequest,
+    extra: &[(String, String)],
     egress: bool,
 ) -> Vec<(String, String)> {
     let mut env = profile.env.clone();
@@ -250,7 +212,7 @@ pub(crate) fn environment(
         }
         env.insert("NO_PROXY".into(), String::new());
     }
-    for (k, v) in &req.env {
+    for (k, v) in extra {
         env.insert(k.clone(), v.clone());
     }
     env.into_iter().collect()

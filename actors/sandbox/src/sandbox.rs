@@ -1,4 +1,5 @@
-//! The Rust face of the sandbox: a builder, `exec`, and its streaming variant.
+//! The Rust face of the sandbox: a builder, `exec`, its streaming variant, and `spawn` for
+//! long-lived processes with live pipes.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), neuroflow_sandbox::SandboxError> {
@@ -28,12 +29,13 @@ use crate::host::HostSupport;
 use crate::net::Allowlist;
 use crate::output::OutputChunk;
 use crate::pool::Pool;
-use crate::prepare::prepare;
+use crate::prepare::{Ready, prepare};
+use crate::process::{SandboxProcess, SpawnRequest};
 use crate::profile::{BindMount, Profile};
 use crate::seccomp::{Bpf, Policy};
 use crate::spawn::InitProgram;
 use crate::units::{ByteSize, Span};
-use crate::{minimal, run};
+use crate::{minimal, process, run};
 
 /// Runs commands under one profile. Cheap to share: every `exec` builds a fresh sandbox.
 #[derive(Clone)]
@@ -98,6 +100,28 @@ impl Sandbox {
         self.exec_inner(req, Some(chunks)).await
     }
 
+    /// Starts one command as a long-lived process with live pipes, in a fresh sandbox with
+    /// every layer and limit of the profile but its timeout and output cap (see
+    /// [`SandboxProcess`]). Returns once the command has been `exec`ed; a command that
+    /// cannot start (not found, a working directory it cannot enter) is an error naming
+    /// the layer. Only isolating profiles run long-lived processes: their lifeline is the
+    /// sandbox's PID 1.
+    pub async fn spawn(&self, req: SpawnRequest) -> Result<SandboxProcess, SandboxError> {
+        if !self.profile.isolates() {
+            return Err(SandboxError::Unsupported {
+                layer: "pid-namespace".into(),
+                detail: format!(
+                    "profile {:?} does not isolate: a long-lived process needs a sandbox \
+                     whose PID 1 ends it when its owner lets go",
+                    self.profile.name
+                ),
+            });
+        }
+        let requested = Instant::now();
+        let ready = self.ready().await?;
+        process::start(ready, self.profile.clone(), req, requested).await
+    }
+
     async fn exec_inner(
         &self,
         req: ExecRequest,
@@ -105,15 +129,22 @@ impl Sandbox {
     ) -> Result<ExecOutcome, SandboxError> {
         if self.profile.isolates() {
             let requested = Instant::now();
-            let ready = match self.pool.take() {
-                Some(ready) => ready,
-                None => prepare(&self.shared, &self.profile).await?,
-            };
-            self.pool.refill(&self.shared, &self.profile);
+            let ready = self.ready().await?;
             run::run(ready, &self.profile, req, chunks, requested).await
         } else {
             minimal::run(&self.shared, &self.profile, req, chunks).await
         }
+    }
+
+    /// A sandbox built up to `Ready`: a spare from the pool if one is, else built now; the
+    /// pool then builds a replacement in the background.
+    async fn ready(&self) -> Result<Ready, SandboxError> {
+        let ready = match self.pool.take() {
+            Some(ready) => ready,
+            None => prepare(&self.shared, &self.profile).await?,
+        };
+        self.pool.refill(&self.shared, &self.profile);
+        Ok(ready)
     }
 }
 

@@ -41,18 +41,38 @@ impl Prepared {
     }
 }
 
+/// Longest failure report the child writes to the error pipe (PID 1 reads no more).
+pub(super) const MAX_EXEC_ERROR: usize = 4096;
+
 /// Runs in the forked child: never returns. On failure before `exec` the reason goes to
-/// the command's stderr and the error pipe, and the child exits 126 (or 127: not found),
-/// as a shell does.
+/// the command's stderr and, as `layer\nmessage`, to the error pipe (see
+/// [`parse_exec_error`]), and the child exits 126 (or 127: not found), as a shell does.
 pub(super) fn exec(spec: &InitSpec, cmd: &CommandSpec, prepared: &Prepared, err_tx: OwnedFd) -> ! {
-    let (status, message) = match confine_and_exec(spec, cmd, prepared) {
-        Err(ExecError::NotFound) => (127, format!("{}: command not found", cmd.command)),
-        Err(ExecError::Exec(path, e)) => (126, format!("{}: {e}", path.display())),
-        Err(ExecError::Setup(err)) => (126, format!("[{}] {}", err.layer, err.message)),
+    let (status, layer, message) = match confine_and_exec(spec, cmd, prepared) {
+        Err(ExecError::NotFound) => (127, "exec", format!("{}: command not found", cmd.command)),
+        Err(ExecError::Exec(path, e)) => (126, "exec", format!("{}: {e}", path.display())),
+        Err(ExecError::Setup(err)) => (126, err.layer, err.message),
     };
-    let _ = std::fs::File::from(err_tx).write_all(&[1]);
-    let _ = writeln!(std::io::stderr(), "neuroflow-sandbox: {message}");
+    let mut report = format!("{layer}\n{message}").into_bytes();
+    report.truncate(MAX_EXEC_ERROR);
+    let _ = std::fs::File::from(err_tx).write_all(&report);
+    // A failed exec reads as a shell would print it; a failed layer is named.
+    let shown = if layer == "exec" {
+        message
+    } else {
+        format!("[{layer}] {message}")
+    };
+    let _ = writeln!(std::io::stderr(), "neuroflow-sandbox: {shown}");
     std::process::exit(status)
+}
+
+/// `(layer, message)` of what [`exec`] wrote to the error pipe.
+pub(super) fn parse_exec_error(report: &[u8]) -> (String, String) {
+    let text = String::from_utf8_lossy(report);
+    match text.split_once('\n') {
+        Some((layer, message)) => (layer.to_string(), message.to_string()),
+        None => ("exec".to_string(), text.into_owned()),
+    }
 }
 
 enum ExecError {
@@ -82,7 +102,12 @@ fn confine_and_exec(
     // is marked dumpable again.
     nix::sys::prctl::set_dumpable(true).layer("memory", "set dumpable")?;
     std::fs::write("/proc/self/oom_score_adj", "0").layer("memory", "reset oom_score_adj")?;
-    nix::unistd::chdir(&spec.workdir).layer("init", format!("chdir {}", spec.workdir.display()))?;
+    // `join` keeps an absolute `cwd` as it is and puts a relative one under the workdir.
+    let cwd = cmd
+        .cwd
+        .as_deref()
+        .map_or_else(|| spec.workdir.clone(), |cwd| spec.workdir.join(cwd));
+    nix::unistd::chdir(&cwd).layer("cwd", format!("chdir {}", cwd.display()))?;
     drop_bounding_set()?;
     set_ids(spec.uid, spec.gid)?;
     drop_capabilities(&[]).layer("capabilities", "clear")?;

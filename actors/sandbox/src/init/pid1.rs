@@ -22,10 +22,15 @@ pub(super) fn run(spec: InitSpec) -> ! {
         Ok(Some((child, err_rx))) => {
             // The command's exec closes the CLOEXEC error pipe; anything read means exec
             // failed (the command then exits 126/127 with the reason on its stderr).
-            let mut buf = [0u8; 4];
-            let exec_failed = std::fs::File::from(err_rx).read(&mut buf).unwrap_or(0) > 0;
-            if !exec_failed {
+            let mut failure = Vec::new();
+            let _ = std::fs::File::from(err_rx)
+                .take(command::MAX_EXEC_ERROR as u64)
+                .read_to_end(&mut failure);
+            if failure.is_empty() {
                 report(&InitEvent::Started);
+            } else {
+                let (layer, message) = command::parse_exec_error(&failure);
+                report(&InitEvent::ExecFailed { layer, message });
             }
             supervise(child)
         }

@@ -62,6 +62,10 @@ pub struct CommandSpec {
     pub command: String,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Where the command starts: relative paths are taken from the spec's `workdir`, which
+    /// is also where it starts when this is `None`.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
 }
 
 /// The sandbox root's read-only layers.
@@ -99,6 +103,10 @@ pub enum InitEvent {
     },
     /// The command has been `exec`ed.
     Started,
+    /// The command could not be started: not found, a working directory it cannot enter,
+    /// a layer failing at the last step. Its child exits 126 (127: not found) right after,
+    /// with the same reason on its stderr.
+    ExecFailed { layer: String, message: String },
     /// Building the sandbox failed; the command never ran.
     SetupFailed { layer: String, message: String },
     /// The command ended (the init exits right after, which ends every process left).
