@@ -27,7 +27,9 @@ use std::time::Duration;
 
 use neuroflow_agent::provider::ProviderConfig;
 use neuroflow_kit::CallError;
+use neuroflow_kit::protocol::agent::ContextResource;
 use neuroflow_kit::protocol::agent::{AgentEvent, AgentMsg, AgentReply, AgentSpec, Usage};
+use neuroflow_router::mcp::{McpServerConfig, McpServers};
 use neuroflow_router::{RegisterError, Tool, Tools};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -68,6 +70,12 @@ impl RuntimeBuilder {
 
     /// The program that runs the sandbox init: your service's binary has no
     /// `sandbox-init` subcommand, so point this at `neuroflow-node`.
+    /// Adds MCP server `name` (its tools become `name.TOOL`).
+    pub fn mcp_server(mut self, name: impl Into<String>, server: McpServerConfig) -> Self {
+        self.config.mcp.servers.insert(name.into(), server);
+        self
+    }
+
     pub fn sandbox_init(mut self, program: impl Into<PathBuf>) -> Self {
         self.config.sandbox.init_program = Some(program.into());
         self
@@ -103,6 +111,11 @@ impl Runtime {
     /// agents whose tool patterns match its name.
     pub fn register_tool(&self, tool: Tool) -> Result<(), RegisterError> {
         self.node.tools().register(tool)
+    }
+
+    /// The MCP servers: add one while running, read statuses, resources and prompts.
+    pub fn mcp(&self) -> &McpServers {
+        self.node.mcp()
     }
 
     pub fn tools(&self) -> &Tools {
@@ -228,6 +241,7 @@ pub fn agent_spec(name: &str) -> SpecBuilder {
         sandbox_profile: "standard".into(),
         max_steps: 8,
         budget: Default::default(),
+        context: Vec::new(),
     })
 }
 
@@ -267,6 +281,16 @@ impl SpecBuilder {
 
     pub fn max_steps(mut self, steps: u32) -> Self {
         self.0.max_steps = steps;
+        self
+    }
+
+    /// Gives the agent MCP resource `uri` of `server` as context: read when the agent is
+    /// spawned, placed after its system prompt.
+    pub fn context_resource(mut self, server: &str, uri: &str) -> Self {
+        self.0.context.push(ContextResource {
+            server: server.into(),
+            uri: uri.into(),
+        });
         self
     }
 }

@@ -12,6 +12,7 @@ use neuroflow_kit::protocol::agent::{AgentMsg, AgentReply, AgentSpec, Usage};
 use neuroflow_kit::protocol::router::{RouterMsg, RouterReply, ToolOutput};
 use neuroflow_kit::recipient::Recipient;
 use neuroflow_kit::supervisor::{ChildSpec, SupervisorError, SupervisorHandle};
+use neuroflow_router::mcp::{McpError, McpServers};
 use neuroflow_router::{Tools, spec, tool_fn};
 use serde_json::json;
 
@@ -28,6 +29,8 @@ struct Inner {
     supervisor: SupervisorHandle,
     deps: AgentDeps,
     tools: Tools,
+    /// Where context resources are read from.
+    mcp: McpServers,
     /// Longest turn an agent called as a tool may take.
     turn_timeout: Duration,
     running: Mutex<BTreeMap<String, Agent>>,
@@ -54,6 +57,13 @@ pub enum AgentError {
         name: String,
         provider: String,
         known: String,
+    },
+    #[error("agent {name:?}: context resource {uri} of MCP server {server}: {error}")]
+    Context {
+        name: String,
+        server: String,
+        uri: String,
+        error: McpError,
     },
     #[error(transparent)]
     Supervisor(#[from] SupervisorError),
@@ -85,6 +95,7 @@ impl Agents {
         tools: Tools,
         tool_recipient: Recipient<RouterMsg, RouterReply>,
         tool_timeout: Duration,
+        mcp: McpServers,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -96,10 +107,36 @@ impl Agents {
                     node_spent: Arc::default(),
                 },
                 tools,
+                mcp,
                 turn_timeout: tool_timeout,
                 running: Mutex::new(BTreeMap::new()),
             }),
         }
+    }
+
+    /// `spec` with its context resources read and placed after its system prompt.
+    async fn with_context(&self, mut spec: AgentSpec) -> Result<AgentSpec, AgentError> {
+        for resource in &spec.context {
+            let text = self
+                .inner
+                .mcp
+                .resource_text(&resource.server, &resource.uri)
+                .await
+                .map_err(|error| AgentError::Context {
+                    name: spec.name.clone(),
+                    server: resource.server.clone(),
+                    uri: resource.uri.clone(),
+                    error,
+                })?;
+            if !spec.system_prompt.is_empty() {
+                spec.system_prompt.push_str("\n\n");
+            }
+            spec.system_prompt.push_str(&format!(
+                "<resource server=\"{}\" uri=\"{}\">\n{text}\n</resource>",
+                resource.server, resource.uri
+            ));
+        }
+        Ok(spec)
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Agent>> {
@@ -136,6 +173,7 @@ impl Agents {
         if self.running().contains_key(&name) {
             return Err(AgentError::Exists(name));
         }
+        let spec = self.with_context(spec).await?;
         let state = AgentState::new(spec);
         let (factory_state, deps) = (state.clone(), self.inner.deps.clone());
         let (child, handle) = ChildSpec::actor(&name, move || {

@@ -38,6 +38,7 @@ use crate::config::Config;
 use crate::shutdown::Signals;
 use agents::Agents;
 use neuroflow_router::Tools;
+use neuroflow_router::mcp::McpServers;
 use sandboxes::Sandboxes;
 use telemetry::{MetricsActor, NodeMetrics};
 
@@ -82,6 +83,7 @@ pub struct Node {
     sandboxes: Sandboxes,
     agents: Agents,
     tools: Tools,
+    mcp: McpServers,
     /// Kept open for the node's whole life: every HTTP server incarnation serves a duplicate.
     _listener: Option<Arc<TcpListener>>,
 }
@@ -127,8 +129,9 @@ impl Node {
             let agents = agents_for_profiles.get()?;
             Some(agents.get(caller?)?.state.spec().sandbox_profile.clone())
         });
-        let router = tools::build(config, &registry, late_sandboxes.clone(), profile_of)
+        let node_tools = tools::build_all(config, &registry, late_sandboxes.clone(), profile_of)
             .map_err(NodeError::Setup)?;
+        let router = &node_tools.router;
         let providers =
             agents::providers(&config.providers, &config.pricing).map_err(NodeError::Setup)?;
         let tree = tree::build(tree::Parts {
@@ -136,7 +139,7 @@ impl Node {
             version: VERSION,
             listener: listener.clone(),
             metrics: node_metrics,
-            tools: router.children.clone(),
+            tools: node_tools.children.clone(),
             router: router.tools.clone(),
         });
         let root = tree.root;
@@ -163,6 +166,7 @@ impl Node {
             router.tools.clone(),
             tools::recipient(router.tools.clone()),
             Duration::from_millis(config.tools.timeout_ms),
+            node_tools.mcp.clone(),
         );
         let _ = late_agents.set(agents.clone());
         if config.debug.test_hooks {
@@ -187,7 +191,8 @@ impl Node {
             supervisors: tree.supervisors,
             sandboxes,
             agents,
-            tools: router.tools,
+            tools: router.tools.clone(),
+            mcp: node_tools.mcp,
             _listener: listener,
         })
     }
@@ -238,6 +243,11 @@ impl Node {
     /// The node's tools: register your own, list, call.
     pub fn tools(&self) -> &Tools {
         &self.tools
+    }
+
+    /// The node's MCP servers: add and remove servers, their status, resources, prompts.
+    pub fn mcp(&self) -> &McpServers {
+        &self.mcp
     }
 
     /// The HTTP server actor (`node/api/http`).

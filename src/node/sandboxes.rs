@@ -12,8 +12,11 @@ use neuroflow_kit::metrics::{Metrics, MetricsError};
 use neuroflow_kit::protocol::sandbox::{ExecRequest, SandboxFailure, SandboxReply};
 use neuroflow_kit::supervisor::SupervisorHandle;
 use neuroflow_sandbox::{
-    HostSupport, InitProgram, Profile, Sandbox, SandboxMetrics, exec_supervised,
+    HostSupport, InitProgram, Profile, Sandbox, SandboxMetrics, SpawnRequest, exec_supervised,
 };
+
+use neuroflow_router::mcp::{McpServerConfig, Spawned};
+use tokio::io::AsyncRead;
 
 use crate::config::Config;
 
@@ -102,6 +105,49 @@ impl Sandboxes {
                 message: err.to_string(),
             }),
         }
+    }
+
+    /// Starts a stdio MCP server in a long-lived sandbox of `profile`: its pipes carry the
+    /// protocol; dropping the returned process ends the sandbox.
+    pub async fn spawn_stdio(
+        &self,
+        profile: &str,
+        server: &McpServerConfig,
+    ) -> Result<Spawned, String> {
+        let sandbox = self.sandbox(profile).map_err(|f| f.message)?;
+        let request = SpawnRequest {
+            command: server.command.clone().unwrap_or_default(),
+            args: server.args.clone(),
+            env: server
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            cwd: server.cwd.clone(),
+            timeout: None,
+        };
+        let mut process = sandbox
+            .spawn(request)
+            .await
+            .map_err(|e| format!("sandbox {profile:?}: {e}"))?;
+        let pipes = (
+            process.take_stdout(),
+            process.take_stdin(),
+            process.take_stderr(),
+        );
+        let (Some(stdout), Some(stdin), stderr) = pipes else {
+            return Err(format!(
+                "sandbox {profile:?}: the process started without its pipes"
+            ));
+        };
+        Ok(Spawned {
+            stdout: Box::new(stdout),
+            stdin: Box::new(stdin),
+            stderr: stderr.map(|e| Box::new(e) as Box<dyn AsyncRead + Send + Unpin>),
+            // Its pid is in the sandbox's namespace; the host's is the init's.
+            pid: None,
+            keep: Box::new(process),
+        })
     }
 
     fn sandbox(&self, name: &str) -> Result<Sandbox, SandboxFailure> {

@@ -1,5 +1,5 @@
-//! The node's tools: the router's shards under `tools`, the built-in tools, and the
-//! recipient agents call them through.
+//! The node's tools: the router's shards under `tools`, the built-in tools, the MCP
+//! servers' actors under `tools/mcp`, and the recipient agents call them through.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -10,14 +10,65 @@ use neuroflow_kit::protocol::router::{RouterMsg, RouterReply};
 use neuroflow_kit::protocol::sandbox::{SandboxFailure, SandboxReply};
 use neuroflow_kit::recipient::{BoxFuture, Recipient};
 use neuroflow_router::builtin::{fs, http, sandbox, time};
+use neuroflow_router::mcp::{Launcher, McpServers, spawn_on_host};
 use neuroflow_router::{RouterConfig, RouterParts, Tools};
 
 use crate::config::Config;
 use crate::node::sandboxes::Sandboxes;
 
-/// Builds the router and registers the built-in tools. `profile_of` gives the sandbox
-/// profile of an agent (by name) for `sandbox.exec`.
-pub fn build(
+/// The node's tool side, built before the tree starts.
+pub struct NodeTools {
+    pub router: RouterParts,
+    pub mcp: McpServers,
+    /// Everything to supervise under `tools`: the shards, the router, the `mcp` supervisor.
+    pub children: Vec<neuroflow_kit::supervisor::ChildSpec>,
+}
+
+/// Builds the router, registers the built-in tools and prepares the configured MCP
+/// servers. `profile_of` gives the sandbox profile of an agent (by name) for
+/// `sandbox.exec`.
+pub fn build_all(
+    config: &Config,
+    metrics: &Metrics,
+    sandboxes: Arc<OnceLock<Sandboxes>>,
+    profile_of: sandbox::ProfileFn,
+) -> Result<NodeTools, String> {
+    let router = build(config, metrics, sandboxes.clone(), profile_of)?;
+    let mcp = McpServers::build(
+        router.tools.clone(),
+        metrics,
+        launcher(sandboxes),
+        &config.mcp.servers,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut children = router.children.clone();
+    children.push(mcp.supervisor);
+    Ok(NodeTools {
+        router,
+        mcp: mcp.servers,
+        children,
+    })
+}
+
+/// Starts stdio MCP servers on the host, or in the named sandbox profile.
+fn launcher(sandboxes: Arc<OnceLock<Sandboxes>>) -> Launcher {
+    Arc::new(move |server| {
+        let Some(profile) = server.sandbox.clone() else {
+            return Box::pin(std::future::ready(spawn_on_host(server)));
+        };
+        let sandboxes = sandboxes.get().cloned();
+        let server = server.clone();
+        Box::pin(async move {
+            match sandboxes {
+                Some(sandboxes) => sandboxes.spawn_stdio(&profile, &server).await,
+                None => Err("the node's sandboxes are not running".to_string()),
+            }
+        })
+    })
+}
+
+/// Builds the router and registers the built-in tools.
+fn build(
     config: &Config,
     metrics: &Metrics,
     sandboxes: Arc<OnceLock<Sandboxes>>,

@@ -200,6 +200,18 @@ pub struct AgentSpec {
     pub max_steps: u32,
     #[serde(default)]
     pub budget: Budget,
+    /// MCP resources read when the agent is spawned and given to it as context, after its
+    /// system prompt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<ContextResource>,
+}
+
+/// A resource of one of the node's MCP servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextResource {
+    pub server: String,
+    pub uri: String,
 }
 
 fn default_provider() -> String {
