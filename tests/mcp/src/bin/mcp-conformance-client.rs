@@ -24,7 +24,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(20);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let url = std::env::args().last().unwrap_or_default();
+    let url = std::env::args().next_back().unwrap_or_default();
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
     let code = match tokio::time::timeout(RUN_LIMIT, run(&url, &scenario)).await {
         Ok(Ok(())) => 0,
