@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TempDir, require_isolation};
+use common::{TempDir, ask, require_isolation};
 use neuroflow::kit::protocol::agent::{AgentEvent, AgentMsg, AgentReply, AgentSpec};
 use neuroflow::{Config, Node};
 use serde_json::json;
@@ -44,21 +44,6 @@ async fn node(dir: &TempDir) -> Node {
 
 fn spec(value: serde_json::Value) -> AgentSpec {
     serde_json::from_value(value).unwrap()
-}
-
-async fn ask(node: &Node, agent: &str, message: &str) -> AgentReply {
-    let agent = node.agents().get(agent).unwrap();
-    agent
-        .handle
-        .call(
-            AgentMsg::Chat {
-                message: message.into(),
-                turn_id: None,
-            },
-            T,
-        )
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ mod peers;
 use std::time::{Duration, Instant};
 
 use common::{TempDir, client, eventually, require_isolation};
-use neuroflow::kit::protocol::agent::{AgentMsg, AgentReply};
+use neuroflow::kit::protocol::agent::AgentReply;
 use neuroflow::kit::protocol::mcp::McpState;
 use neuroflow::kit::protocol::router::ToolCallRequest;
 use neuroflow::{Config, Node, agent_spec};
@@ -72,19 +72,7 @@ async fn wait_state(
 }
 
 async fn ask(node: &Node, agent: &str, message: &str) -> String {
-    let agent = node.agents().get(agent).unwrap();
-    let reply = agent
-        .handle
-        .call(
-            AgentMsg::Chat {
-                message: message.into(),
-                turn_id: None,
-            },
-            T,
-        )
-        .await
-        .unwrap();
-    match reply {
+    match common::ask(node, agent, message).await {
         AgentReply::Answer { text, .. } => text,
         other => panic!("no answer: {other:?}"),
     }

@@ -305,6 +305,24 @@ pub fn client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// One turn of agent `agent` of an in-process node, answered within 30 s.
+pub async fn ask(
+    node: &neuroflow::Node,
+    agent: &str,
+    message: &str,
+) -> neuroflow::kit::protocol::agent::AgentReply {
+    let agent = node.agents().get(agent).expect("the agent runs");
+    let chat = neuroflow::kit::protocol::agent::AgentMsg::Chat {
+        message: message.into(),
+        turn_id: None,
+    };
+    agent
+        .handle
+        .call(chat, Duration::from_secs(30))
+        .await
+        .expect("the agent answers")
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, for at most `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
