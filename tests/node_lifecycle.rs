@@ -260,7 +260,14 @@ fn help_lists_only_existing_subcommands() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     // `sandbox-init` is started by the node only and stays hidden.
-    assert_eq!(commands, ["serve", "agent", "sandbox", "help"], "{help}");
+    assert_eq!(
+        commands,
+        ["serve", "agent", "mcp", "sandbox", "help"],
+        "{help}"
+    );
+    let output = Command::new(BIN).args(["mcp", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("serve"), "{help}");
     let output = Command::new(BIN)
         .args(["sandbox", "--help"])
         .output()

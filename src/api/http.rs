@@ -17,8 +17,10 @@ use neuroflow_kit::actor::{Actor, ActorError, Ctx};
 use neuroflow_kit::protocol::api::{HttpMsg, HttpReply};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use warp::Filter;
 
-use super::{ApiContext, routes};
+use super::{ApiContext, mcp, routes};
 
 /// Owns the warp server of the node's HTTP API.
 pub struct HttpServer {
@@ -52,11 +54,18 @@ impl Serving {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let local_addr = listener.local_addr()?;
         let (shutdown, stop) = oneshot::channel::<()>();
-        let server = warp::serve(routes::api(api))
+        // Ends the MCP sessions and their SSE streams at shutdown, which would otherwise
+        // hold the drain open until its timeout.
+        let mcp_sessions = CancellationToken::new();
+        let routes = mcp::node_filter(&api, mcp_sessions.clone())
+            .or(routes::api(api))
+            .unify();
+        let server = warp::serve(routes)
             .incoming(listener)
             // A send or a dropped sender both end the wait: shutdown happens either way.
             .graceful(async move {
                 let _ = stop.await;
+                mcp_sessions.cancel();
             });
         let task = tokio::spawn(server.run());
         Ok(Self {

@@ -1,12 +1,14 @@
 //! The node's HTTP face.
 //!
 //! [`http::HttpServer`] is the actor that owns the warp server; [`routes`] maps requests to
-//! endpoints and [`handlers`] answers them. Handlers reach the rest of the node only through
+//! endpoints and [`handlers`] answers them; [`mcp`] is the MCP face (the node's tools over
+//! streamable HTTP), served in front of the route table. Handlers reach the rest of the node only through
 //! what an [`ApiContext`] holds: actor and supervisor handles (messages, never internals)
 //! and a few facts about the node.
 
 pub mod handlers;
 pub mod http;
+pub mod mcp;
 pub mod routes;
 
 use std::sync::Arc;

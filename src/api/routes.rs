@@ -183,8 +183,18 @@ mod dispatch_tests {
     };
     use serde_json::Value;
 
+    use neuroflow_router::{RouterConfig, Tools};
+
     use super::*;
+    use crate::config::Config;
     use crate::node::telemetry::{MetricsActor, NodeMetrics};
+
+    /// A router whose actors never start: enough for routes that do not call tools.
+    fn tools(registry: &Metrics) -> Tools {
+        Tools::build(RouterConfig::default(), registry)
+            .unwrap()
+            .tools
+    }
 
     async fn context(test_hooks: bool) -> (ApiContext, SupervisorHandle, Arc<Metrics>) {
         let registry = Metrics::new().unwrap();
@@ -201,7 +211,15 @@ mod dispatch_tests {
         )
         .await
         .unwrap();
-        let ctx = ApiContext::new("0.0.0-test", test_hooks, metrics, handle, root.clone());
+        let ctx = ApiContext::new(
+            "0.0.0-test",
+            test_hooks,
+            metrics,
+            handle,
+            root.clone(),
+            tools(&registry),
+            Config::default(),
+        );
         (ctx, root, registry)
     }
 
@@ -242,14 +260,23 @@ mod dispatch_tests {
 
     #[tokio::test]
     async fn answers_503_before_the_tree_has_started() {
-        let metrics = NodeMetrics::register(Metrics::new().unwrap(), "x", Instant::now()).unwrap();
+        let registry = Metrics::new().unwrap();
+        let metrics = NodeMetrics::register(registry.clone(), "x", Instant::now()).unwrap();
         let actor_metrics = metrics.clone();
         let (_never_started, handle) = ChildSpec::actor("metrics", move || {
             let metrics = actor_metrics.clone();
             (MetricsActor { metrics }, ())
         });
         let root = SupervisorHandle::new("node");
-        let ctx = ApiContext::new("x", true, metrics, handle, root);
+        let ctx = ApiContext::new(
+            "x",
+            true,
+            metrics,
+            handle,
+            root,
+            tools(&registry),
+            Config::default(),
+        );
         for (method, path) in [
             ("GET", "/healthz"),
             ("GET", "/metrics"),

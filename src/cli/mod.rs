@@ -1,4 +1,5 @@
-//! The `neuroflow-node` command line.
+//! The `neuroflow-node` command line: `serve`, `agent run`, `mcp serve` (the node's tools
+//! over MCP stdio), `sandbox ...`.
 //!
 //! Exit codes: 0 after a clean (signalled) shutdown; 1 when the node fails at run time
 //! (cannot listen, cannot create its data directory, its root supervisor gave up); 2 for a
@@ -14,6 +15,7 @@ use crate::config::{Config, Overrides};
 use crate::node;
 
 mod agent;
+mod mcp;
 mod sandbox;
 
 /// Process exit status of a node that shut down cleanly.
@@ -38,6 +40,9 @@ pub enum Command {
     /// Run an agent from the command line.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// The node as an MCP server: its tools offered to an MCP client over stdio.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
     /// Run code in a sandbox, or check what isolation this host supports.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
@@ -73,6 +78,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Agent(command) => agent::run(command),
+        Command::Mcp(command) => mcp::run(command),
         Command::Sandbox(command) => sandbox::run(command),
         Command::SandboxInit => {
             let status = neuroflow_sandbox::init::main();
@@ -151,6 +157,28 @@ mod tests {
         assert_eq!(args.listen, Some("127.0.0.1:0".parse().unwrap()));
         assert_eq!(args.data_dir, Some(PathBuf::from("/tmp/x")));
         assert_eq!(args.config, Some(PathBuf::from("n.toml")));
+    }
+
+    #[test]
+    fn mcp_serve_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "neuroflow-node",
+            "mcp",
+            "serve",
+            "--config",
+            "n.toml",
+            "--tools",
+            "time.*",
+            "--tools",
+            "fs.read",
+        ])
+        .unwrap();
+        let Command::Mcp(mcp::McpCommand::Serve(args)) = cli.command else {
+            panic!("not mcp serve: {:?}", cli.command);
+        };
+        assert_eq!(args.config, Some(PathBuf::from("n.toml")));
+        assert_eq!(args.tools, ["time.*", "fs.read"]);
+        assert_eq!(args.data_dir, None);
     }
 
     #[test]

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use neuroflow_agent::provider::{Pricing, ProviderConfig};
 use neuroflow_kit::supervisor::Backoff;
-use neuroflow_sandbox::profile::{Profile, ProfileConfig};
 use neuroflow_router::mcp::McpServerConfig;
+use neuroflow_sandbox::profile::{Profile, ProfileConfig};
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::filter::Targets;
 
@@ -86,19 +86,25 @@ pub struct McpConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct McpServeConfig {
-    /// Whether the node's HTTP listener answers MCP at `path`.
+    /// Whether the node's HTTP listener answers MCP at `path`. Off unless asked for: the
+    /// face has no authentication yet, and the tools it offers act on the node's behalf
+    /// (files, sandboxes, HTTP), so any process that reaches the listener could use them.
     pub http: bool,
     pub path: String,
     /// Tools offered (`*` wildcards); all of the node's when empty.
     pub tools: Vec<String>,
+    /// Names clients reach the node by (`host` or `host:port`), beyond loopback and the
+    /// listen address: any other `Host` is refused, against DNS rebinding.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for McpServeConfig {
     fn default() -> Self {
         Self {
-            http: true,
+            http: false,
             path: "/mcp".into(),
             tools: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -12,6 +12,7 @@ use neuroflow_kit::protocol::agent::{AgentMsg, AgentReply, AgentSpec, Usage};
 use neuroflow_kit::protocol::router::{RouterMsg, RouterReply, ToolOutput};
 use neuroflow_kit::recipient::Recipient;
 use neuroflow_kit::supervisor::{ChildSpec, SupervisorError, SupervisorHandle};
+use neuroflow_router::mcp::serve::MCP_CALLER;
 use neuroflow_router::mcp::{McpError, McpServers};
 use neuroflow_router::{Tools, spec, tool_fn};
 use serde_json::json;
@@ -50,6 +51,8 @@ pub enum AgentError {
     Exists(String),
     #[error("invalid agent name {0:?}: use letters, digits, '-' and '_' (1-64)")]
     InvalidName(String),
+    #[error("the agent name {0:?} is reserved (MCP clients act under it)")]
+    Reserved(String),
     #[error(
         "agent {name:?} names provider {provider:?}, which this node does not have (known: {known})"
     )]
@@ -154,6 +157,11 @@ impl Agents {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err(AgentError::InvalidName(name));
+        }
+        if name == MCP_CALLER {
+            // The MCP face calls tools as `mcp`: an agent of that name would share its
+            // workspace and be the identity of every MCP client.
+            return Err(AgentError::Reserved(name));
         }
         if !self.inner.deps.providers.contains_key(&spec.provider) {
             let mut known: Vec<&str> = self

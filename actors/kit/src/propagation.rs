@@ -32,6 +32,38 @@ pub(crate) async fn scope<F: Future>(handling: Handling, fut: F) -> F::Output {
     HANDLING.scope(handling, fut).await
 }
 
+/// Runs `fut` as a continuation of `trace`, a trace context that arrived from outside the
+/// actor system (a `traceparent` in an HTTP header, or in the `_meta` of an MCP request).
+///
+/// Inside, messages sent and router calls made carry `trace`, exactly as they would from
+/// the handler of an envelope that carried it. `span` should be a new span not yet
+/// entered (the face's server span; `tracing::Span::none()` for none): it is made a child
+/// of `trace` and entered around `fut`, so with an OpenTelemetry layer installed the spans
+/// opened inside join the caller's trace as well. The deadline of the scope this is called
+/// from, if any, still bounds the calls made inside; the sender of their envelopes is the
+/// enclosing actor, or `external` outside any handler.
+pub async fn with_trace<F: Future>(trace: TraceContext, span: tracing::Span, fut: F) -> F::Output {
+    use tracing::Instrument;
+    if !span.is_disabled() {
+        let parent =
+            opentelemetry::Context::new().with_remote_span_context(SpanContext::from(&trace));
+        // Fails only without an OpenTelemetry layer; the scope below still carries the trace.
+        let _ = span.set_parent(parent);
+    }
+    let (actor, deadline) = HANDLING
+        .try_with(|h| (h.actor.clone(), h.deadline))
+        .unwrap_or_else(|_| (ActorPath::root(EXTERNAL), None));
+    let handling = Handling {
+        actor,
+        trace: Some(trace),
+        deadline,
+    };
+    HANDLING.scope(handling, fut.instrument(span)).await
+}
+
+/// Sender path of envelopes sent under [`with_trace`] from outside any actor.
+const EXTERNAL: &str = "external";
+
 /// The trace context a message sent from here should carry: the current tracing span's
 /// OpenTelemetry context when there is one, else the context of the envelope being handled.
 pub fn current_trace() -> Option<TraceContext> {
@@ -91,4 +123,30 @@ pub fn handling_span<M>(
         let _ = span.set_parent(parent);
     }
     span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALLER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[tokio::test]
+    async fn with_trace_is_the_trace_of_what_is_sent_inside() {
+        let trace = TraceContext::parse(CALLER, None).unwrap();
+        assert!(HANDLING.try_with(|_| ()).is_err(), "no scope outside");
+        let (sent, sender) = with_trace(trace.clone(), tracing::Span::none(), async {
+            let envelope = Envelope::new(());
+            (envelope.trace, envelope.sender)
+        })
+        .await;
+        let sent = sent.expect("an envelope sent inside carries the trace");
+        // Same trace whether or not a tracing layer made a span of its own in between.
+        assert_eq!(sent.parent.trace_id, trace.parent.trace_id);
+        assert_eq!(sender.map(String::from).as_deref(), Some(EXTERNAL));
+        assert!(
+            HANDLING.try_with(|_| ()).is_err(),
+            "the scope ends with the future"
+        );
+    }
 }

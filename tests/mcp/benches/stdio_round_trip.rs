@@ -16,11 +16,13 @@ use neuroflow_kit::metrics::Metrics;
 use neuroflow_kit::protocol::mcp::McpState;
 use neuroflow_kit::protocol::router::ToolCallRequest;
 use neuroflow_kit::supervisor::{Supervisor, SupervisorHandle};
-use neuroflow_router::mcp::{McpServerConfig, McpServers, client_config, host_launcher, spawn_on_host};
+use neuroflow_router::mcp::{
+    McpServerConfig, McpServers, client_config, host_launcher, spawn_on_host,
+};
 use neuroflow_router::{RouterConfig, Tools};
+use rmcp::RoleClient;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::{RunningService, serve_client};
-use rmcp::RoleClient;
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -50,13 +52,16 @@ fn setup() -> Setup {
             "t".to_string(),
             McpServerConfig::stdio(SERVER, Vec::<String>::new()),
         )]);
-        let mcp = McpServers::build(parts.tools.clone(), &metrics, host_launcher(), &servers)
-            .unwrap();
+        let mcp =
+            McpServers::build(parts.tools.clone(), &metrics, host_launcher(), &servers).unwrap();
         let spec = parts.supervisor_spec("tools").child(mcp.supervisor);
         let (supervisor, _) = Supervisor::start_root(spec, metrics).await.unwrap();
         let start = Instant::now();
         while mcp.servers.status("t").unwrap().state != McpState::Up {
-            assert!(start.elapsed() < Duration::from_secs(20), "server never came up");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "server never came up"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let spawned = spawn_on_host(&McpServerConfig::stdio(SERVER, Vec::<String>::new())).unwrap();
@@ -113,9 +118,8 @@ fn timed_calls(s: &Setup, iters: u64, routed: bool) -> Duration {
 fn samples(s: &Setup, routed: bool) -> Vec<Duration> {
     let tools = s.tools.clone();
     let peer = s.raw.peer().clone();
-    let mut samples = s
-        .rt
-        .block_on(s.rt.spawn(async move {
+    let mut samples =
+        s.rt.block_on(s.rt.spawn(async move {
             let mut samples = Vec::with_capacity(CALLS);
             for i in 0..CALLS + WARMUP {
                 let started = Instant::now();

@@ -21,6 +21,8 @@
 //!   Past the intensity the server is marked failed until [`McpServers::restart`].
 //! - [`McpServers`] reads statuses (also in the node tree and in `neuroflow_mcp_*`
 //!   metrics) and reaches resources and prompts.
+//! - [`serve`] is the other direction: the node's tools offered to MCP clients (stdio and
+//!   streamable HTTP), through [`serve::McpFace`] over a [`serve::Catalog`].
 
 mod actor;
 mod config;
@@ -29,6 +31,7 @@ mod handler;
 mod launch;
 mod link;
 mod metrics;
+pub mod serve;
 mod servers;
 mod session;
 mod tools;
