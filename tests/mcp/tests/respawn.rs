@@ -185,3 +185,88 @@ async fn a_failed_server_is_brought_back_by_hand_and_servers_come_and_go() {
     assert!(node.mcp.status("c").is_err());
     node.stop().await;
 }
+
+/// A child process killed when dropped, so that a failing test leaves none behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The conformance fixture server on `port` (0: any), and the URL it printed.
+fn start_http_server(port: u16) -> (Killed, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-conformance-server"))
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let child = Killed(child);
+    assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
+    (child, line.trim().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_server_that_goes_away_is_reconnected_when_it_is_back() {
+    let (server, url) = start_http_server(0);
+    let port: u16 = url
+        .trim_end_matches("/mcp")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut config = McpServerConfig::http(&url);
+    config.backoff_initial_ms = 50;
+    config.backoff_max_ms = 200;
+    config.max_restarts = 100;
+    let node = start(&[("h", config)]).await;
+    let up = node.wait_state("h", McpState::Up).await;
+    assert_eq!(up.transport, "http");
+    let out = node.call("h.test_simple_text", json!({})).await.unwrap();
+    assert_eq!(out.content, "This is a simple text response for testing.");
+
+    drop(server);
+    // The next call finds the connection gone, fails at once, and has the session reopened.
+    let started = Instant::now();
+    let out = node.call("h.test_simple_text", json!({})).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(out.is_error);
+    assert!(
+        out.content.contains("MCP server h is unavailable"),
+        "{}",
+        out.content
+    );
+    let down = node.wait_state("h", McpState::Restarting).await;
+    assert!(down.last_error.is_some());
+    let out = node.call("h.test_simple_text", json!({})).await.unwrap();
+    assert!(
+        out.content
+            .starts_with("MCP server h is unavailable: restarting"),
+        "{}",
+        out.content
+    );
+
+    // Back on the same address: a new session, the same tools.
+    let (_again, _) = start_http_server(port);
+    let back = node
+        .wait_status("h", |s| s.state == McpState::Up && s.restarts >= 1)
+        .await;
+    assert_eq!(back.tools, up.tools);
+    let out = node.call("h.test_simple_text", json!({})).await.unwrap();
+    assert_eq!(out.content, "This is a simple text response for testing.");
+    node.stop().await;
+}
