@@ -20,9 +20,27 @@ use crate::trace_context::TraceContext;
 pub struct MessageId(pub Uuid);
 
 impl MessageId {
-    /// A fresh random (v4) id.
+    /// A fresh id, unique across threads, processes and nodes: a random 64-bit prefix
+    /// drawn once per thread, then a per-thread counter (as a version 8 UUID).
+    ///
+    /// Every message gets one, so it must be cheap: drawing 122 random bits per message
+    /// (a v4 UUID) was about a tenth of what the kit adds to a call.
     pub fn new() -> Self {
-        Self(Uuid::new_v4())
+        thread_local! {
+            static NEXT: std::cell::Cell<(u64, u64)> =
+                std::cell::Cell::new((Uuid::new_v4().as_u64_pair().0, 0));
+        }
+        let (prefix, count) = NEXT.with(|next| {
+            let (prefix, count) = next.get();
+            next.set((prefix, count.wrapping_add(1)));
+            (prefix, count)
+        });
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&prefix.to_be_bytes());
+        bytes[8..].copy_from_slice(&count.to_be_bytes());
+        // Sets the version (4 bits of the prefix) and variant (the counter's top 2 bits,
+        // which a thread never reaches).
+        Self(uuid::Builder::from_custom_bytes(bytes).into_uuid())
     }
 }
 
@@ -187,5 +205,34 @@ impl<M> Envelope<M> {
             deadline: self.deadline,
             payload: f(self.payload),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::MessageId;
+
+    #[test]
+    fn message_ids_are_unique_across_threads() {
+        let per_thread = 10_000;
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    (0..per_thread)
+                        .map(|_| MessageId::new())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        for thread in threads {
+            for id in thread.join().unwrap() {
+                assert_eq!(id.0.get_version_num(), 8);
+                assert!(seen.insert(id), "{id} twice");
+            }
+        }
+        assert_eq!(seen.len(), 4 * per_thread);
     }
 }
