@@ -17,7 +17,7 @@ use serde_json::json;
 async fn tools_are_registered_namespaced_and_called() {
     let node = start(&[("t", test_server_config(&[]))]).await;
     let status = node.wait_state("t", McpState::Up).await;
-    assert_eq!(status.tools, 7, "{status:?}");
+    assert_eq!(status.tools, 8, "{status:?}");
     assert_eq!(status.transport, "stdio");
     assert_eq!(status.protocol_version.as_deref(), Some("2025-11-25"));
     assert!(status.pid.is_some());
@@ -27,7 +27,7 @@ async fn tools_are_registered_namespaced_and_called() {
     assert_eq!(
         names,
         [
-            "t.add", "t.echo", "t.fail", "t.grow", "t.pid", "t.slow", "t.trace"
+            "t.add", "t.echo", "t.env", "t.fail", "t.grow", "t.pid", "t.slow", "t.trace"
         ]
     );
     let echo = listed.iter().find(|s| s.name == "t.echo").unwrap();
@@ -58,18 +58,41 @@ async fn tools_are_registered_namespaced_and_called() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_server_gets_its_env_and_a_few_basics_of_the_nodes_never_the_rest() {
+    let mut config = test_server_config(&[]);
+    config.env.insert("GREETING".into(), "hello".into());
+    let node = start(&[("e", config)]).await;
+    node.wait_state("e", McpState::Up).await;
+    let env = |name: &'static str| {
+        let node = &node;
+        async move {
+            node.call("e.env", json!({ "name": name }))
+                .await
+                .unwrap()
+                .content
+        }
+    };
+    assert_eq!(env("GREETING").await, "hello");
+    assert_eq!(env("PATH").await, std::env::var("PATH").unwrap());
+    // Cargo sets this for the test process; the server must not see the node's variables.
+    assert!(std::env::var("CARGO_PKG_NAME").is_ok());
+    assert_eq!(env("CARGO_PKG_NAME").await, "unset");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paginated_tool_lists_are_read_whole_and_filters_apply() {
     let mut config = test_server_config(&["--page-size", "2"]);
-    config.tools = vec!["e*".into(), "add".into()];
+    config.tools = vec!["ec*".into(), "add".into()];
     let node = start(&[("p", config)]).await;
     let status = node.wait_state("p", McpState::Up).await;
     assert_eq!(status.tools, 2, "{status:?}");
     let names: Vec<String> = node.tools.list(&[]).into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["p.add", "p.echo"]);
 
-    // Without the filter, all seven tools arrive across four pages.
+    // Without the filter, all eight tools arrive across four pages.
     let all = start(&[("q", test_server_config(&["--page-size", "2"]))]).await;
-    assert_eq!(all.wait_state("q", McpState::Up).await.tools, 7);
+    assert_eq!(all.wait_state("q", McpState::Up).await.tools, 8);
     node.stop().await;
     all.stop().await;
 }
@@ -84,7 +107,7 @@ async fn a_changed_tool_list_is_followed() {
     node.wait_tool("g.extra_1", true).await;
     let out = node.call("g.extra_1", json!({})).await.unwrap();
     assert_eq!(out.content, "extra_1 ran");
-    assert_eq!(node.mcp.status("g").unwrap().tools, 8);
+    assert_eq!(node.mcp.status("g").unwrap().tools, 9);
     node.stop().await;
 }
 

@@ -51,7 +51,8 @@ pub struct McpServerStatus {
     /// `stdio` or `http`.
     pub transport: String,
     pub state: McpState,
-    /// Sessions opened again after the first (process respawns, reconnects).
+    /// Attempts to open a session after the first (process respawns, reconnects), whether
+    /// they succeeded or not.
     pub restarts: u64,
     /// Tools of the server registered with the router.
     pub tools: usize,

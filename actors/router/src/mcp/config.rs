@@ -17,7 +17,9 @@ pub struct McpServerConfig {
     pub command: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
-    /// Environment of a stdio server, on top of the node's (or of the sandbox profile's).
+    /// Environment of a stdio server. On the host it gets only these and a few basics of
+    /// the node's ([`INHERITED_ENV`](super::launch::INHERITED_ENV): `PATH`, `HOME`, …),
+    /// never the node's secrets; in a sandbox, these on top of the profile's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// Working directory of a stdio server.

@@ -40,13 +40,25 @@ pub fn host_launcher() -> Launcher {
     })
 }
 
+/// Variables of the node's environment a host server inherits; everything else it gets
+/// from its config's `env`. The node's environment holds its secrets (provider API keys),
+/// which a third-party server has no business reading.
+pub const INHERITED_ENV: [&str; 9] = [
+    "HOME", "LOGNAME", "USER", "PATH", "SHELL", "TERM", "LANG", "LC_ALL", "TMPDIR",
+];
+
 /// Starts `config`'s command on the host in a process group of its own, so that dropping
 /// it also ends what it started (`npx` runs the server as its child).
 pub fn spawn_on_host(config: &McpServerConfig) -> Result<Spawned, String> {
     let program = config.command.as_deref().unwrap_or_default();
     let mut command = tokio::process::Command::new(program);
+    let inherited = INHERITED_ENV
+        .iter()
+        .filter_map(|name| Some((*name, std::env::var_os(name)?)));
     command
         .args(&config.args)
+        .env_clear()
+        .envs(inherited)
         .envs(&config.env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

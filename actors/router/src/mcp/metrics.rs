@@ -27,7 +27,7 @@ impl McpMetrics {
             restarts: metrics.register(IntCounterVec::new(
                 Opts::new(
                     "neuroflow_mcp_server_restarts_total",
-                    "Sessions reopened after the first, by MCP server (process respawns, reconnects).",
+                    "Attempts to reopen an MCP server's session after the first (process respawns, reconnects), by server.",
                 ),
                 &["server"],
             )?)?,

@@ -2,7 +2,8 @@
 //!
 //! Tools: `echo {text}`, `add {a, b}`, `fail` (an `isError` result), `slow {ms}` (answers
 //! after `ms`, or records its cancellation), `trace` (the `traceparent` its request
-//! carried), `pid` (its process id), `grow` (adds tool `extra_N` and announces
+//! carried), `pid` (its process id), `env {name}` (an environment variable, or `unset`),
+//! `grow` (adds tool `extra_N` and announces
 //! `notifications/tools/list_changed`). One resource, `test://greeting`, and one prompt,
 //! `greet {name}`.
 //!
@@ -82,6 +83,13 @@ impl TestServer {
             ),
             Tool::new("pid", "The server's process id.", schema(none.clone())),
             Tool::new(
+                "env",
+                "An environment variable of the server.",
+                schema(
+                    json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}),
+                ),
+            ),
+            Tool::new(
                 "grow",
                 "Adds a tool and announces the change.",
                 schema(none.clone()),
@@ -146,6 +154,10 @@ impl TestServer {
                 Ok(text(traceparent))
             }
             "pid" => Ok(text(std::process::id().to_string())),
+            "env" => {
+                let name = args.get("name").and_then(Value::as_str).unwrap_or_default();
+                Ok(text(std::env::var(name).unwrap_or_else(|_| "unset".into())))
+            }
             "grow" => {
                 let n = self.extra.fetch_add(1, Ordering::SeqCst) + 1;
                 let _ = context.peer.notify_tool_list_changed().await;
