@@ -57,16 +57,9 @@ pub fn run(command: AgentCommand) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::async_runtime(Some(2), EXIT_FAILURE) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("neuroflow-node: cannot start the async runtime: {err}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(turn(config, &args))
 }

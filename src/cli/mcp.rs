@@ -14,7 +14,7 @@ use clap::{Args, Subcommand};
 use neuroflow_router::mcp::serve::{McpFace, ToolsCatalog};
 use rmcp::ServiceExt;
 
-use super::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK};
+use super::{EXIT_FAILURE, EXIT_OK};
 use crate::config::{Config, Overrides};
 use crate::node::Node;
 use crate::shutdown::Signals;
@@ -45,25 +45,15 @@ pub fn run(command: McpCommand) -> ExitCode {
         listen: None,
         data_dir: args.data_dir.clone(),
     };
-    let config = match Config::load(args.config.as_deref(), &Config::process_env, &overrides) {
+    let config = match super::load_config(args.config.as_deref(), &overrides) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("neuroflow-node: {err}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(code) => return code,
     };
     // To stderr (see `logging`): stdout is the protocol's.
     crate::logging::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("neuroflow")
-        .build()
-    {
+    let runtime = match super::async_runtime(None, EXIT_FAILURE) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("neuroflow-node: cannot start the async runtime: {err}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     let patterns = if args.tools.is_empty() {
         config.mcp.serve.tools.clone()

@@ -87,31 +87,44 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// The configuration from its layers; a bad one is reported and becomes exit status 2.
+pub(crate) fn load_config(
+    path: Option<&std::path::Path>,
+    overrides: &Overrides,
+) -> Result<Config, ExitCode> {
+    Config::load(path, &Config::process_env, overrides).map_err(|err| {
+        eprintln!("neuroflow-node: {err}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// The multi-threaded runtime a command runs on (`workers` threads, else one per core);
+/// if it cannot be built, the reason is reported and `on_error` is the exit status.
+pub(crate) fn async_runtime(
+    workers: Option<usize>,
+    on_error: u8,
+) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("neuroflow");
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    builder.build().map_err(|err| {
+        eprintln!("neuroflow-node: cannot start the async runtime: {err}");
+        ExitCode::from(on_error)
+    })
+}
+
 /// `neuroflow-node serve`: loads the configuration, sets up logging, runs the node.
 pub fn serve(args: &ServeArgs) -> ExitCode {
-    let config = match Config::load(
-        args.config.as_deref(),
-        &Config::process_env,
-        &args.overrides(),
-    ) {
+    let config = match load_config(args.config.as_deref(), &args.overrides()) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("neuroflow-node: {err}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(code) => return code,
     };
     crate::logging::init(&config.log);
-
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("neuroflow")
-        .build()
-    {
+    let runtime = match async_runtime(None, EXIT_FAILURE) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("neuroflow-node: cannot start the async runtime: {err}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(node::serve(config));
     // Whatever is left (e.g. a connection still draining past the bound) is abandoned

@@ -152,16 +152,9 @@ fn exec(args: ExecArgs) -> ExitCode {
         stdin,
         ..ExecRequest::default()
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::async_runtime(Some(2), EXIT_REFUSED) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("neuroflow-node: cannot start the async runtime: {err}");
-            return ExitCode::from(EXIT_REFUSED);
-        }
+        Err(code) => return code,
     };
     let outcome = runtime.block_on(async {
         let (tx, mut rx) = mpsc::channel::<OutputChunk>(64);
