@@ -136,7 +136,7 @@ async fn a_server_killed_mid_conversation_comes_back_and_is_counted() {
         "{metrics}"
     );
     assert!(metrics.contains("neuroflow_mcp_server_state{server=\"t\",state=\"up\"} 1"));
-    assert!(metrics.contains("neuroflow_mcp_server_tools{server=\"t\"} 8"));
+    assert!(metrics.contains("neuroflow_mcp_server_tools{server=\"t\"} 9"));
     let tree: Value = http
         .get(format!("{base}/api/v1/node/tree"))
         .send()
@@ -162,7 +162,7 @@ async fn a_server_killed_mid_conversation_comes_back_and_is_counted() {
     assert_eq!(t["kind"], "tools.mcp");
     assert_eq!(t["detail"]["state"], "up");
     assert_eq!(t["detail"]["restarts"], 1);
-    assert_eq!(t["detail"]["tools"], 8);
+    assert_eq!(t["detail"]["tools"], 9);
     node.stop().await;
 }
 

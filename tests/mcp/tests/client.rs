@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use common::{WAIT, start, test_server_config};
 use neuroflow_kit::protocol::mcp::McpState;
 use neuroflow_kit::protocol::router::ToolError;
-use neuroflow_router::mcp::McpError;
+use neuroflow_router::mcp::{McpError, McpServerConfig};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_are_registered_namespaced_and_called() {
     let node = start(&[("t", test_server_config(&[]))]).await;
     let status = node.wait_state("t", McpState::Up).await;
-    assert_eq!(status.tools, 8, "{status:?}");
+    assert_eq!(status.tools, 9, "{status:?}");
     assert_eq!(status.transport, "stdio");
     assert_eq!(status.protocol_version.as_deref(), Some("2025-11-25"));
     assert!(status.pid.is_some());
@@ -27,7 +27,8 @@ async fn tools_are_registered_namespaced_and_called() {
     assert_eq!(
         names,
         [
-            "t.add", "t.echo", "t.env", "t.fail", "t.grow", "t.pid", "t.slow", "t.trace"
+            "t.add", "t.echo", "t.env", "t.fail", "t.grow", "t.pid", "t.refuse", "t.slow",
+            "t.trace"
         ]
     );
     let echo = listed.iter().find(|s| s.name == "t.echo").unwrap();
@@ -81,6 +82,43 @@ async fn a_host_server_gets_its_env_and_a_few_basics_of_the_nodes_never_the_rest
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_server_gets_the_configured_headers_and_bearer_token() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A loopback listener that records the first request's head and answers 500.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let head = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut read = 0;
+        while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") && read < buf.len() {
+            let n = conn.read(&mut buf[read..]).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            read += n;
+        }
+        let _ = conn
+            .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")
+            .await;
+        String::from_utf8_lossy(&buf[..read]).to_lowercase()
+    });
+    let mut config = McpServerConfig::http(&url);
+    config.bearer_token = Some("s3cret".into());
+    config.headers.insert("X-Team".into(), "research".into());
+    config.max_restarts = 0;
+    let node = start(&[("h", config)]).await;
+    let head = tokio::time::timeout(WAIT, head).await.unwrap().unwrap();
+    assert!(head.starts_with("post /mcp http/1.1"), "{head}");
+    assert!(head.contains("authorization: bearer s3cret"), "{head}");
+    assert!(head.contains("x-team: research"), "{head}");
+    // The refused session leaves the server failed, and says why.
+    let failed = node.wait_state("h", McpState::Failed).await;
+    assert!(failed.last_error.is_some(), "{failed:?}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paginated_tool_lists_are_read_whole_and_filters_apply() {
     let mut config = test_server_config(&["--page-size", "2"]);
     config.tools = vec!["ec*".into(), "add".into()];
@@ -90,9 +128,9 @@ async fn paginated_tool_lists_are_read_whole_and_filters_apply() {
     let names: Vec<String> = node.tools.list(&[]).into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["p.add", "p.echo"]);
 
-    // Without the filter, all eight tools arrive across four pages.
+    // Without the filter, all nine tools arrive across five pages.
     let all = start(&[("q", test_server_config(&["--page-size", "2"]))]).await;
-    assert_eq!(all.wait_state("q", McpState::Up).await.tools, 8);
+    assert_eq!(all.wait_state("q", McpState::Up).await.tools, 9);
     node.stop().await;
     all.stop().await;
 }
@@ -107,7 +145,7 @@ async fn a_changed_tool_list_is_followed() {
     node.wait_tool("g.extra_1", true).await;
     let out = node.call("g.extra_1", json!({})).await.unwrap();
     assert_eq!(out.content, "extra_1 ran");
-    assert_eq!(node.mcp.status("g").unwrap().tools, 9);
+    assert_eq!(node.mcp.status("g").unwrap().tools, 10);
     node.stop().await;
 }
 

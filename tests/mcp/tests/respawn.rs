@@ -49,7 +49,7 @@ async fn a_killed_server_fails_fast_then_comes_back_with_its_tools() {
         out.content
     );
     // Its tools stay registered meanwhile: the model sees why they fail.
-    assert_eq!(node.tools.list(&["k.*".into()]).len(), 8);
+    assert_eq!(node.tools.list(&["k.*".into()]).len(), 9);
 
     let back = node.wait_state("k", McpState::Up).await;
     assert_eq!(back.restarts, 1);
@@ -111,7 +111,7 @@ async fn a_server_dying_during_a_call_fails_that_call_at_once() {
     let back = node
         .wait_status("d", |s| s.state == McpState::Up && s.restarts == 1)
         .await;
-    assert_eq!(back.tools, 8);
+    assert_eq!(back.tools, 9);
     let out = node.call("d.add", json!({"a": 1, "b": 1})).await.unwrap();
     assert_eq!(out.content, "2");
     node.stop().await;

@@ -1,6 +1,7 @@
 //! A stdio MCP server for the MCP suites, built on the SDK's server side.
 //!
-//! Tools: `echo {text}`, `add {a, b}`, `fail` (an `isError` result), `slow {ms}` (answers
+//! Tools: `echo {text}`, `add {a, b}`, `fail` (an `isError` result), `refuse` (a JSON-RPC
+//! error), `slow {ms}` (answers
 //! after `ms`, or records its cancellation), `trace` (the `traceparent` its request
 //! carried), `pid` (its process id), `env {name}` (an environment variable, or `unset`),
 //! `grow` (adds tool `extra_N` and announces
@@ -69,6 +70,11 @@ impl TestServer {
                 ),
             ),
             Tool::new("fail", "Always fails.", schema(none.clone())),
+            Tool::new(
+                "refuse",
+                "Always answers with a protocol error.",
+                schema(none.clone()),
+            ),
             Tool::new(
                 "slow",
                 "Answers after `ms` milliseconds.",
