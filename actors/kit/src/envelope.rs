@@ -145,8 +145,10 @@ impl fmt::Display for ActorPath {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope<M> {
     pub id: MessageId,
-    /// W3C trace context of the span that sent the message, if it was traced.
-    pub trace: Option<TraceContext>,
+    /// W3C trace context of the span that sent the message, if it was traced. Boxed: an
+    /// envelope is moved several times per message in-process, and inline the context
+    /// would be half of its size.
+    pub trace: Option<Box<TraceContext>>,
     /// Who sent it, when the sender is an actor.
     pub sender: Option<ActorPath>,
     pub sent_at: Timestamp,
@@ -161,7 +163,7 @@ impl<M> Envelope<M> {
     pub fn new(payload: M) -> Self {
         Self {
             id: MessageId::new(),
-            trace: crate::propagation::current_trace(),
+            trace: crate::propagation::current_trace().map(Box::new),
             sender: crate::propagation::current_sender(),
             sent_at: Timestamp::now(),
             deadline: None,
@@ -186,7 +188,7 @@ impl<M> Envelope<M> {
     }
 
     pub fn with_trace(mut self, trace: Option<TraceContext>) -> Self {
-        self.trace = trace;
+        self.trace = trace.map(Box::new);
         self
     }
 

@@ -19,7 +19,8 @@ use crate::trace_context::TraceContext;
 #[derive(Clone, Debug)]
 pub struct Handling {
     pub actor: ActorPath,
-    pub trace: Option<TraceContext>,
+    /// Boxed, as in the envelope: the scope is moved with every handler future.
+    pub trace: Option<Box<TraceContext>>,
     pub deadline: Option<Timestamp>,
 }
 
@@ -55,7 +56,7 @@ pub async fn with_trace<F: Future>(trace: TraceContext, span: tracing::Span, fut
         .unwrap_or_else(|_| (ActorPath::root(EXTERNAL), None));
     let handling = Handling {
         actor,
-        trace: Some(trace),
+        trace: Some(Box::new(trace)),
         deadline,
     };
     HANDLING.scope(handling, fut.instrument(span)).await
@@ -69,7 +70,10 @@ const EXTERNAL: &str = "external";
 pub fn current_trace() -> Option<TraceContext> {
     if !tracing::dispatcher::has_been_set() {
         // No subscriber, so no span carries an OpenTelemetry context.
-        return HANDLING.try_with(|h| h.trace.clone()).ok().flatten();
+        return HANDLING
+            .try_with(|h| h.trace.as_deref().cloned())
+            .ok()
+            .flatten();
     }
     let cx = tracing::Span::current().context();
     let span = cx.span();
@@ -77,7 +81,10 @@ pub fn current_trace() -> Option<TraceContext> {
     if sc.is_valid() {
         return TraceContext::from_span_context(sc);
     }
-    HANDLING.try_with(|h| h.trace.clone()).ok().flatten()
+    HANDLING
+        .try_with(|h| h.trace.as_deref().cloned())
+        .ok()
+        .flatten()
 }
 
 /// The actor whose handler is running, if any: the sender of messages sent from here.
@@ -117,7 +124,7 @@ pub fn handling_span<M>(
         && !span.is_disabled()
     {
         let parent =
-            opentelemetry::Context::new().with_remote_span_context(SpanContext::from(trace));
+            opentelemetry::Context::new().with_remote_span_context(SpanContext::from(&**trace));
         // Fails only when no OpenTelemetry layer is installed; the task-local scope still
         // carries the context onward in that case.
         let _ = span.set_parent(parent);

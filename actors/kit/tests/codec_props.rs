@@ -94,7 +94,7 @@ fn arb_envelope() -> impl Strategy<Value = Env> {
     )
         .prop_map(|(id, trace, sender, sent_at, deadline, payload)| Envelope {
             id: MessageId(Uuid::from_bytes(id)),
-            trace,
+            trace: trace.map(Box::new),
             sender,
             sent_at: Timestamp(sent_at),
             deadline: deadline.map(Timestamp),

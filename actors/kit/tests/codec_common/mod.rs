@@ -89,9 +89,9 @@ pub fn sample_payload() -> Payload {
 pub fn sample_envelope(n: u8) -> Env {
     Envelope {
         id: MessageId(Uuid::from_bytes([n; 16])),
-        trace: Some(
+        trace: Some(Box::new(
             TraceContext::parse(TRACEPARENT, Some("rojo=00f067aa0ba902b7,congo=t61")).unwrap(),
-        ),
+        )),
         sender: Some(ActorPath::root("node").child("agents").child("a1")),
         sent_at: Timestamp(1_700_000_000_000_000_000 + u64::from(n)),
         deadline: Some(Timestamp(u64::MAX)),
