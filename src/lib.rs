@@ -23,6 +23,7 @@ pub mod logging;
 pub mod node;
 pub mod runtime;
 pub mod shutdown;
+pub mod store;
 
 pub use config::Config;
 pub use node::{Node, NodeError, VERSION};
