@@ -336,3 +336,45 @@ async fn an_agent_is_given_a_resource_as_context() {
     assert!(err.to_string().contains("test://nothing"), "{err}");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_node_and_its_mcp_servers() {
+    use common::{NodeBuilder, descendants};
+    let Some(server) = peers::test_server() else {
+        return;
+    };
+    let node = NodeBuilder::serve()
+        .env("NEUROFLOW_SHUTDOWN_TIMEOUT", "5")
+        .config(&format!(
+            "[mcp.servers.t]\ncommand = \"{}\"\n",
+            server.display()
+        ))
+        .start();
+    let http = client();
+    let pid = eventually(T, "server t up in the tree", || async {
+        let tree = node.get_json(&http, "/api/v1/node/tree").await;
+        let tools = tree["children"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == "tools")?;
+        let mcp = tools["children"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == "mcp")?;
+        let t = mcp["children"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == "t")?;
+        (t["detail"]["state"] == "up").then(|| t["detail"]["pid"].as_u64())?
+    })
+    .await;
+    let children = descendants(node.process.pid());
+    assert!(
+        children.iter().any(|p| u64::from(p.pid) == pid),
+        "the server {pid} is the node's child: {children:?}"
+    );
+    let (status, _, stderr) = node.stop_with(Signal::SIGTERM);
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    let left: Vec<_> = children.iter().filter(|p| p.alive()).collect();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
