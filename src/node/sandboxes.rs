@@ -15,7 +15,8 @@ use neuroflow_sandbox::{
     HostSupport, InitProgram, Profile, Sandbox, SandboxMetrics, SpawnRequest, exec_supervised,
 };
 
-use neuroflow_router::mcp::{McpServerConfig, Spawned};
+use neuroflow_kit::recipient::BoxFuture;
+use neuroflow_router::mcp::{McpServerConfig, ServerProcess, Spawned};
 use tokio::io::AsyncRead;
 
 use crate::config::Config;
@@ -146,7 +147,7 @@ impl Sandboxes {
             stderr: stderr.map(|e| Box::new(e) as Box<dyn AsyncRead + Send + Unpin>),
             // Its pid is in the sandbox's namespace; the host's is the init's.
             pid: None,
-            keep: Box::new(process),
+            process: Box::new(SandboxedServer(process)),
         })
     }
 
@@ -176,5 +177,15 @@ impl Sandboxes {
             .map_err(|e| SandboxFailure::from(&e))?;
         built.insert(name.to_string(), sandbox.clone());
         Ok(sandbox)
+    }
+}
+
+/// A stdio MCP server's sandbox: stopping it kills every process in it and waits for the
+/// teardown.
+struct SandboxedServer(neuroflow_sandbox::SandboxProcess);
+
+impl ServerProcess for SandboxedServer {
+    fn stop(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move { self.0.kill().await })
     }
 }

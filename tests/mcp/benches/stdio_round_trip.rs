@@ -36,7 +36,7 @@ struct Setup {
     supervisor: SupervisorHandle,
     raw: RunningService<RoleClient, rmcp::model::ClientConfig>,
     /// Keeps the baseline's server process alive.
-    _raw_process: Box<dyn Send>,
+    _raw_process: Box<dyn neuroflow_router::mcp::ServerProcess>,
 }
 
 fn setup() -> Setup {
@@ -71,7 +71,7 @@ fn setup() -> Setup {
         )
         .await
         .unwrap();
-        (parts.tools, supervisor, raw, spawned.keep)
+        (parts.tools, supervisor, raw, spawned.process)
     });
     Setup {
         rt,

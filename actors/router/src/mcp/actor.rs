@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{McpServerConfig, TransportKind};
 use super::handler::NodeClient;
-use super::launch::Launcher;
+use super::launch::{Launcher, ServerProcess};
 use super::link::Link;
 use super::session::{self, Session};
 use super::tools::{self, Registered};
@@ -86,11 +86,25 @@ struct Live {
     generation: u64,
     cancel: CancellationToken,
     since: Instant,
+    /// A stdio server's process: owned here, so that the actor that ends the session also
+    /// ends the process and waits for it.
+    process: Option<Box<dyn ServerProcess>>,
+}
+
+impl Live {
+    /// Closes the session and ends the server's process, waiting for it to be gone.
+    async fn end(mut self) {
+        self.cancel.cancel();
+        if let Some(process) = self.process.take() {
+            process.stop().await;
+        }
+    }
 }
 
 impl Drop for ServerState {
     fn drop(&mut self) {
-        // Also after a crash, when `stopped` does not run: never leave a server behind.
+        // Also after a crash, when `stopped` does not run: never leave a server behind
+        // (dropping the process kills it, without waiting).
         if let Some(live) = &self.session {
             live.cancel.cancel();
         }
@@ -134,6 +148,7 @@ impl Actor for McpServerActor {
                     if live.since.elapsed() >= state.args.config.backoff().reset_after {
                         state.streak = 0;
                     }
+                    live.end().await;
                     tracing::warn!(mcp.server = state.args.link.name(), %reason, "MCP session ended");
                     state.retry_later(&ctx.handle(), generation, &reason);
                 }
@@ -158,7 +173,7 @@ impl Actor for McpServerActor {
 
     async fn stopped(&self, _ctx: &Ctx<Self>, state: &mut ServerState) {
         if let Some(live) = state.session.take() {
-            live.cancel.cancel();
+            live.end().await;
         }
         let mut registered = state
             .args
@@ -209,7 +224,7 @@ impl ServerState {
         let Session {
             running,
             cancel,
-            keep,
+            process,
             opened,
             tools: listed,
         } = session;
@@ -226,6 +241,7 @@ impl ServerState {
             generation,
             cancel: cancel.clone(),
             since: Instant::now(),
+            process,
         });
         let me = me.clone();
         tokio::spawn(async move {
@@ -238,8 +254,6 @@ impl ServerState {
                 Ok(other) => format!("the session ended: {other:?}"),
                 Err(e) => format!("the session task failed: {e}"),
             };
-            // Only now does the process go (killed with its whole group, if still alive).
-            drop(keep);
             let _ = me.tell(McpMsg::Ended { generation, reason });
         });
     }

@@ -18,9 +18,20 @@ pub struct Spawned {
     pub stderr: Option<Box<dyn AsyncRead + Send + Unpin>>,
     /// Host process id, when the server runs on the host.
     pub pid: Option<u32>,
-    /// Owns the process: dropping it ends the server and every process it started.
-    pub keep: Box<dyn Send>,
+    /// Owns the process: [`ServerProcess::stop`] ends it and waits for it; dropping it
+    /// ends it without waiting.
+    pub process: Box<dyn ServerProcess>,
 }
+
+/// A running server process.
+pub trait ServerProcess: Send {
+    /// Ends the server and everything it started, and waits (bounded) until they are
+    /// gone, so that a node that stops leaves no process behind.
+    fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// Longest [`ServerProcess::stop`] waits for a killed host process to be reaped.
+const REAP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Starts the process of a stdio server from its config.
 pub type Launcher =
@@ -81,21 +92,37 @@ pub fn spawn_on_host(config: &McpServerConfig) -> Result<Spawned, String> {
         stdin: Box::new(stdin),
         stderr: stderr.map(|e| Box::new(e) as Box<dyn AsyncRead + Send + Unpin>),
         pid,
-        keep: Box::new(HostProcess { _child: child, pid }),
+        process: Box::new(HostProcess { child, pid }),
     })
 }
 
 struct HostProcess {
-    /// Killed (and reaped by tokio) on drop.
-    _child: tokio::process::Child,
+    /// Killed on drop too (`kill_on_drop`), and then reaped by tokio in the background.
+    child: tokio::process::Child,
+    /// The process group to kill; `None` once killed (the id may be reused after).
     pid: Option<u32>,
+}
+
+impl HostProcess {
+    /// The child leads its own group: the whole group goes, grandchildren included.
+    fn kill_group(&mut self) {
+        if let Some(pid) = self.pid.take().and_then(|p| i32::try_from(p).ok()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+impl ServerProcess for HostProcess {
+    fn stop(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            self.kill_group();
+            let _ = tokio::time::timeout(REAP_TIMEOUT, self.child.wait()).await;
+        })
+    }
 }
 
 impl Drop for HostProcess {
     fn drop(&mut self) {
-        // The child leads its own group: the whole group goes, grandchildren included.
-        if let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok()) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
+        self.kill_group();
     }
 }

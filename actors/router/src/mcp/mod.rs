@@ -40,7 +40,7 @@ pub use actor::{McpMsg, McpReply, McpServerActor};
 pub use config::{ElicitationPolicy, McpServerConfig, TransportKind};
 pub use content::{resource_text, tool_output};
 pub use handler::{answer_elicitation, client_config};
-pub use launch::{INHERITED_ENV, Launcher, Spawned, host_launcher, spawn_on_host};
+pub use launch::{INHERITED_ENV, Launcher, ServerProcess, Spawned, host_launcher, spawn_on_host};
 pub use metrics::McpMetrics;
 pub use servers::{McpError, McpParts, McpServers, SUPERVISOR};
 pub use tools::router_name;

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{McpServerConfig, TransportKind};
 use super::handler::NodeClient;
-use super::launch::Launcher;
+use super::launch::{Launcher, ServerProcess};
 use super::link::{Link, Opened};
 
 /// Longest stderr line kept; longer ones are cut.
@@ -29,8 +29,8 @@ pub(crate) struct Session {
     pub running: RunningService<RoleClient, NodeClient>,
     /// Cancelling it closes the session (and ends a stdio server's process).
     pub cancel: CancellationToken,
-    /// The stdio server's process; dropped once the session has ended.
-    pub keep: Option<Box<dyn Send>>,
+    /// The stdio server's process.
+    pub process: Option<Box<dyn ServerProcess>>,
     pub opened: Opened,
     pub tools: Vec<McpTool>,
 }
@@ -69,7 +69,7 @@ async fn open_now(
     client: NodeClient,
 ) -> Result<Session, String> {
     let cancel = CancellationToken::new();
-    let (running, pid, keep) = match kind {
+    let (running, pid, process) = match kind {
         TransportKind::Stdio => {
             let spawned = launcher(config).await?;
             if let Some(stderr) = spawned.stderr {
@@ -77,7 +77,7 @@ async fn open_now(
             }
             let transport = (spawned.stdout, spawned.stdin);
             let running = serve(client, transport, cancel.clone()).await?;
-            (running, spawned.pid, Some(spawned.keep))
+            (running, spawned.pid, Some(spawned.process))
         }
         TransportKind::Http => {
             let transport = http_transport(config)?;
@@ -99,7 +99,7 @@ async fn open_now(
     Ok(Session {
         running,
         cancel,
-        keep,
+        process,
         opened,
         tools,
     })
