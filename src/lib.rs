@@ -17,6 +17,7 @@
 pub use neuroflow_kit as kit;
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod logging;
