@@ -111,6 +111,7 @@ fn main() {
                     AgentMsg::Chat {
                         message: "hello".into(),
                         turn_id: None,
+                        conversation: None,
                     },
                     T,
                 )

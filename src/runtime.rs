@@ -158,6 +158,7 @@ impl AgentRef {
         let msg = AgentMsg::Chat {
             message: message.into(),
             turn_id: Some(turn_id.clone()),
+            conversation: None,
         };
         let reply = tokio::spawn(async move { handle.call(msg, TURN_TIMEOUT).await });
         Chat {

@@ -173,6 +173,7 @@ async fn a_thousand_agents_each_complete_a_turn_with_a_tool_call() {
                     AgentMsg::Chat {
                         message: "what time is it?".into(),
                         turn_id: None,
+                        conversation: None,
                     },
                     T,
                 )

@@ -147,7 +147,7 @@ async fn failing_an_unknown_actor_is_404() {
             .unwrap();
         assert_eq!(response.status(), 404, "{path}");
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "no_such_actor", "{body}");
+        assert_eq!(body["error"]["code"], "not_found", "{body}");
     }
     // The route takes POST only.
     let response = http.get(node.url(FAIL_METRICS)).send().await.unwrap();

@@ -49,9 +49,11 @@ fn config(dir: &TempDir, rules: &str, extra: &str) -> Config {
     let rules = dir.file("rules.toml", rules);
     let text = format!(
         "[node]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+         [auth]\njwt_secret = \"{}\"\n\
          [sandbox]\ninit_program = \"{}\"\n\
          [providers.rules]\nkind = \"scripted\"\nrules = \"{}\"\n{extra}",
         dir.path().join("data").display(),
+        common::JWT_SECRET,
         env!("CARGO_BIN_EXE_neuroflow-node"),
         rules.display(),
     );

@@ -70,7 +70,51 @@ async fn agents_conversations_and_users_round_trip() {
         .collect();
     assert_eq!(texts, ["hello", "hi", "again"]);
     assert_eq!(messages[1].usage, Some(usage));
-    assert_eq!(store.conversations("a").await.unwrap(), ["c1"]);
+    let listed = store.conversations("a", 0, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].id.as_str(), listed[0].messages), ("c1", 3));
+    assert!(listed[0].updated_at >= listed[0].created_at);
+    assert_eq!(
+        store.conversation("c1").await.unwrap(),
+        Some(listed[0].clone())
+    );
+    assert_eq!(store.conversation("nope").await.unwrap(), None);
+    // A conversation belongs to one agent.
+    let foreign = store
+        .append_messages("c1", "b", vec![(ChatMessage::user("mine?"), None)])
+        .await;
+    assert!(
+        matches!(foreign, Err(StoreError::Constraint(_))),
+        "{foreign:?}"
+    );
+    assert_eq!(store.messages("c1").await.unwrap().len(), 3);
+    // Newest first, paged.
+    store
+        .append_messages("c2", "a", vec![(ChatMessage::user("later"), None)])
+        .await
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    store
+        .append_messages("c1", "a", vec![(ChatMessage::user("latest"), None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_conversation("a").await.unwrap().as_deref(),
+        Some("c1")
+    );
+    let second: Vec<String> = store
+        .conversations("a", 1, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(second, ["c2"]);
+    // Deleting an agent deletes its conversations.
+    store.put_agent(spec("a")).await.unwrap();
+    assert!(store.delete_agent("a").await.unwrap());
+    assert!(store.conversations("a", 0, 10).await.unwrap().is_empty());
+    assert!(store.messages("c1").await.unwrap().is_empty());
 
     let id = store
         .create_user("ada", "$argon2id$…", "admin")
@@ -79,6 +123,14 @@ async fn agents_conversations_and_users_round_trip() {
     let user = store.user("ada").await.unwrap().unwrap();
     assert_eq!((user.id, user.role.as_str()), (id, "admin"));
     assert_eq!(store.user("nobody").await.unwrap(), None);
+    store.create_user("bob", "h", "viewer").await.unwrap();
+    assert_eq!(store.user_count().await.unwrap(), 2);
+    let page = store.users(1, 5).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(
+        (page[0].username.as_str(), page[0].role.as_str()),
+        ("bob", "viewer")
+    );
 }
 
 #[tokio::test]

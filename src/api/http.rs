@@ -20,7 +20,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use warp::Filter;
 
-use super::{ApiContext, mcp, routes};
+use super::handlers::events;
+use super::{ApiContext, dispatch, mcp};
 
 /// Owns the warp server of the node's HTTP API.
 pub struct HttpServer {
@@ -54,18 +55,20 @@ impl Serving {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let local_addr = listener.local_addr()?;
         let (shutdown, stop) = oneshot::channel::<()>();
-        // Ends the MCP sessions and their SSE streams at shutdown, which would otherwise
-        // hold the drain open until its timeout.
-        let mcp_sessions = CancellationToken::new();
-        let routes = mcp::node_filter(&api, mcp_sessions.clone())
-            .or(routes::api(api))
+        // Ends the MCP sessions, their SSE streams and the event WebSockets at shutdown,
+        // which would otherwise hold the drain open until its timeout.
+        let sessions = CancellationToken::new();
+        let routes = mcp::node_filter(&api, sessions.clone())
+            .or(events::filter(api.clone(), sessions.clone()))
+            .unify()
+            .or(dispatch::api(api))
             .unify();
         let server = warp::serve(routes)
             .incoming(listener)
             // A send or a dropped sender both end the wait: shutdown happens either way.
             .graceful(async move {
                 let _ = stop.await;
-                mcp_sessions.cancel();
+                sessions.cancel();
             });
         let task = tokio::spawn(server.run());
         Ok(Self {

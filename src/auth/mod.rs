@@ -2,6 +2,8 @@
 //! JWT access tokens they log in for, carrying their role ([`tokens`]).
 
 pub mod passwords;
+pub mod service;
 pub mod tokens;
 
+pub use service::{Auth, LoginError};
 pub use tokens::{AuthError, Claims, Role, Token, TokenIssuer};

@@ -28,6 +28,9 @@ use neuroflow_sandbox::profile::{Profile, ProfileConfig};
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::filter::Targets;
 
+mod api;
+pub use api::{ApiConfig, AuthConfig, ENV_ADMIN_PASSWORD, ENV_JWT_SECRET, JwtAlgorithm, Secret};
+
 /// Environment variable overriding `node.listen`.
 pub const ENV_LISTEN: &str = "NEUROFLOW_LISTEN";
 /// Environment variable overriding `node.data_dir`.
@@ -67,6 +70,10 @@ pub struct Config {
     pub tools: ToolsConfig,
     /// `[mcp]`: MCP servers whose tools the node uses, and the node's own MCP face.
     pub mcp: McpConfig,
+    /// `[api]`: limits of the HTTP API.
+    pub api: ApiConfig,
+    /// `[auth]`: users, tokens and who may call what.
+    pub auth: AuthConfig,
     pub debug: DebugConfig,
 }
 
@@ -363,6 +370,12 @@ impl Config {
                 .map_err(|m| bad(ENV_SHUTDOWN_TIMEOUT, &v, m))?;
             self.node.shutdown_timeout_secs = secs;
         }
+        if let Some(v) = get(ENV_JWT_SECRET) {
+            self.auth.jwt_secret = Some(Secret(v));
+        }
+        if let Some(v) = get(ENV_ADMIN_PASSWORD) {
+            self.auth.admin_password = Some(Secret(v));
+        }
         if let Some(v) = get(ENV_TEST_HOOKS) {
             self.debug.test_hooks = parse_bool(&v).map_err(|m| bad(ENV_TEST_HOOKS, &v, m))?;
         }
@@ -459,6 +472,8 @@ impl Config {
                 format!("must be a path like \"/mcp\" (got {path:?})"),
             ));
         }
+        self.api.validate().map_err(|(key, m)| err(key, m))?;
+        self.auth.validate().map_err(|(key, m)| err(key, m))?;
         for (name, profile) in &self.sandbox.profiles {
             let key = format!("sandbox.profiles.{name}");
             if Profile::builtin(name).is_some() {

@@ -34,8 +34,10 @@ use neuroflow_kit::supervisor::{RootExit, Supervisor, SupervisorHandle};
 use tokio::task::JoinHandle;
 
 use crate::api::HttpServer;
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::shutdown::Signals;
+use crate::store::Store;
 use agents::Agents;
 use neuroflow_router::Tools;
 use neuroflow_router::mcp::McpServers;
@@ -58,6 +60,10 @@ pub enum NodeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("auth: {0}")]
+    Auth(String),
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
     #[error(transparent)]
@@ -118,6 +124,7 @@ impl Node {
             (None, None)
         };
 
+        let store = Store::open(data_dir)?;
         let registry = Metrics::new()?;
         let node_metrics = NodeMetrics::register(registry.clone(), VERSION, started)?;
         // Tools need the sandboxes and the agents (for `sandbox.exec` profiles), which
@@ -134,6 +141,10 @@ impl Node {
         let router = &node_tools.router;
         let providers =
             agents::providers(&config.providers, &config.pricing).map_err(NodeError::Setup)?;
+        let auth = Auth::new(&config.auth, data_dir, store.clone()).map_err(NodeError::Auth)?;
+        if http {
+            bootstrap_admin(&auth, config).await?;
+        }
         let tree = tree::build(tree::Parts {
             config: config.clone(),
             version: VERSION,
@@ -141,6 +152,8 @@ impl Node {
             metrics: node_metrics,
             tools: node_tools.children.clone(),
             router: router.tools.clone(),
+            registry: registry.clone(),
+            auth,
         });
         let root = tree.root;
         let root_join = Supervisor::start_root_with(tree.spec, registry.clone(), &root)
@@ -167,8 +180,21 @@ impl Node {
             tools::recipient(router.tools.clone()),
             Duration::from_millis(config.tools.timeout_ms),
             node_tools.mcp.clone(),
+            store.clone(),
         );
         let _ = late_agents.set(agents.clone());
+        tree.api.attach(agents.clone(), sandboxes.clone());
+        let restored = agents
+            .restore()
+            .await
+            .map_err(|e| NodeError::Start(format!("cannot restore the stored agents: {e}")))?;
+        if !restored.started.is_empty() || !restored.failed.is_empty() {
+            tracing::info!(
+                started = restored.started.len(),
+                failed = restored.failed.len(),
+                "stored agents restored"
+            );
+        }
         if config.debug.test_hooks {
             tracing::warn!(
                 "test hooks enabled: POST /api/v1/node/actors/{{path}}/fail makes the actor at {{path}} fail"
@@ -308,6 +334,23 @@ pub async fn serve(config: Config) -> Result<(), NodeError> {
         announce(addr);
     }
     node.run_until(signals.recv()).await
+}
+
+/// Creates the `admin` user on first start. A generated password is shown once, on
+/// stderr, since no log setting may hide it and stdout is for the listening line.
+async fn bootstrap_admin(auth: &Auth, config: &Config) -> Result<(), NodeError> {
+    let password = config.auth.admin_password.as_ref().map(|s| s.expose());
+    let generated = auth.bootstrap(password).await.map_err(NodeError::Auth)?;
+    if let Some(password) = generated {
+        eprintln!(
+            "neuroflow-node: created user \"admin\" with password {password}\n\
+             neuroflow-node: it is shown this once; set {} to choose it instead",
+            crate::config::ENV_ADMIN_PASSWORD
+        );
+    } else if password.is_some() {
+        tracing::info!("user \"admin\" created with the configured password");
+    }
+    Ok(())
 }
 
 /// The one line a supervisor of the process (or a test) waits for.

@@ -22,9 +22,11 @@ use neuroflow_kit::supervisor::{ChildSpec, Strategy, SupervisorHandle, Superviso
 
 use neuroflow_router::Tools;
 
-use crate::api::{ApiContext, HttpServer};
+use crate::api::{ApiContext, ApiParts, HttpServer};
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::node::telemetry::{MetricsActor, NodeMetrics};
+use neuroflow_kit::metrics::Metrics;
 
 /// Name of the root supervisor.
 pub const ROOT: &str = "node";
@@ -47,6 +49,8 @@ pub struct Parts {
     pub tools: Vec<ChildSpec>,
     /// The router's handle, for the faces that offer the node's tools.
     pub router: Tools,
+    pub registry: Arc<Metrics>,
+    pub auth: Auth,
 }
 
 /// The root's spec and the handles of what it will run.
@@ -77,15 +81,16 @@ pub fn build(parts: Parts) -> Tree {
     });
 
     let root = SupervisorHandle::new(ROOT);
-    let api = ApiContext::new(
-        parts.version,
-        config.debug.test_hooks,
-        parts.metrics,
-        metrics.clone(),
-        root.clone(),
-        parts.router.clone(),
-        config.clone(),
-    );
+    let api = ApiContext::new(ApiParts {
+        version: parts.version,
+        node_metrics: parts.metrics,
+        metrics_actor: metrics.clone(),
+        root: root.clone(),
+        tools: parts.router.clone(),
+        registry: parts.registry,
+        auth: parts.auth,
+        config: config.clone(),
+    });
     let drain_timeout = drain_timeout(config.shutdown_timeout());
     let http_api = api.clone();
     let http = parts.listener.clone().map(|listener| {

@@ -15,7 +15,10 @@
 //! - **Versioned schema.** [`schema`] migrations run at open; a database from a newer build
 //!   is refused, not misread.
 
+mod conversations;
+mod journal;
 mod schema;
+mod users;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +30,9 @@ use neuroflow_kit::protocol::agent::{AgentSpec, ChatMessage, Usage};
 use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::oneshot;
 
+pub use conversations::ConversationSummary;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use users::UserSummary;
 use writer::{Job, Write, Written};
 
 /// File name of the store in the data directory.
@@ -92,6 +97,8 @@ pub struct StoredUser {
     pub username: String,
     pub password_hash: String,
     pub role: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
 }
 
 /// Handle to the store; cheap to clone. The writer thread ends when the last handle goes.
@@ -137,13 +144,13 @@ impl Store {
         &self.inner.path
     }
 
-    async fn write(&self, write: Write) -> Result<Written, StoreError> {
+    pub(crate) async fn write(&self, write: Write) -> Result<Written, StoreError> {
         let (done, answer) = oneshot::channel();
         writer::submit(&self.inner.queue, Job { write, done })?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -250,57 +257,6 @@ impl Store {
         })
         .await
     }
-
-    /// The conversations of `agent`, oldest first.
-    pub async fn conversations(&self, agent: &str) -> Result<Vec<String>, StoreError> {
-        let agent = agent.to_string();
-        self.read(move |conn| {
-            let mut query = conn.prepare_cached(
-                "SELECT id FROM conversations WHERE agent = ?1 ORDER BY created_at, id",
-            )?;
-            let rows = query.query_map(params![agent], |row| row.get::<_, String>(0))?;
-            rows.map(|id| id.map_err(StoreError::from)).collect()
-        })
-        .await
-    }
-
-    /// Creates a user; a taken username is [`StoreError::Constraint`].
-    pub async fn create_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        role: &str,
-    ) -> Result<i64, StoreError> {
-        let write = Write::CreateUser {
-            username: username.to_string(),
-            password_hash: password_hash.to_string(),
-            role: role.to_string(),
-        };
-        match self.write(write).await? {
-            Written::Id(id) => Ok(id),
-            _ => Ok(0),
-        }
-    }
-
-    pub async fn user(&self, username: &str) -> Result<Option<StoredUser>, StoreError> {
-        let username = username.to_string();
-        self.read(move |conn| {
-            let mut query = conn.prepare_cached(
-                "SELECT id, username, password_hash, role FROM users WHERE username = ?1",
-            )?;
-            let mut rows = query.query(params![username])?;
-            let Some(row) = rows.next()? else {
-                return Ok(None);
-            };
-            Ok(Some(StoredUser {
-                id: row.get(0)?,
-                username: row.get(1)?,
-                password_hash: row.get(2)?,
-                role: row.get(3)?,
-            }))
-        })
-        .await
-    }
 }
 
 /// A connection with the store's settings: WAL, full sync on commit, foreign keys, and a
@@ -322,7 +278,7 @@ fn connection(path: &Path, write: bool) -> rusqlite::Result<Connection> {
 }
 
 /// Now, in Unix milliseconds.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -1,7 +1,7 @@
 //! The store's schema, as numbered migrations. `PRAGMA user_version` holds how many have
-//! run; each runs once, in order, in its own transaction.
+//! run; those a store has not had run once, in order, in one transaction.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
 
@@ -55,19 +55,21 @@ pub const VERSION: u32 = MIGRATIONS.len() as u32;
 /// Runs the migrations the database has not had. A database written by a newer build
 /// (a higher version) is refused rather than misread.
 pub fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
-    let found: u32 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    // One write transaction for the check and the migrations: two processes opening a new
+    // store at once take turns, and the second finds the schema already made.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if found > VERSION {
         return Err(StoreError::NewerSchema {
             found,
             known: VERSION,
         });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
+    for sql in MIGRATIONS.iter().skip(found as usize) {
         tx.execute_batch(sql)?;
-        // PRAGMA takes no parameters; the value is a number this build computed.
-        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
-        tx.commit()?;
     }
+    // PRAGMA takes no parameters; the value is a number this build computed.
+    tx.execute_batch(&format!("PRAGMA user_version = {VERSION}"))?;
+    tx.commit()?;
     Ok(VERSION)
 }

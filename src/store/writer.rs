@@ -123,6 +123,9 @@ fn apply(conn: &Connection, write: Write) -> Result<Written, StoreError> {
             Ok(Written::Done)
         }
         Write::DeleteAgent(name) => {
+            // Its conversations go with it (their messages by cascade): a later agent of
+            // the same name starts with none.
+            conn.execute("DELETE FROM conversations WHERE agent = ?1", params![name])?;
             let changed = conn.execute("DELETE FROM agents WHERE name = ?1", params![name])?;
             Ok(Written::Changed(changed > 0))
         }
@@ -136,6 +139,16 @@ fn apply(conn: &Connection, write: Write) -> Result<Written, StoreError> {
                  ON CONFLICT (id) DO NOTHING",
                 params![conversation, agent, now],
             )?;
+            let owner: String = conn.query_row(
+                "SELECT agent FROM conversations WHERE id = ?1",
+                params![conversation],
+                |row| row.get(0),
+            )?;
+            if owner != agent {
+                return Err(StoreError::Constraint(format!(
+                    "conversation {conversation} belongs to agent {owner:?}, not {agent:?}"
+                )));
+            }
             let first: i64 = conn.query_row(
                 "SELECT COALESCE(MAX(seq) + 1, 0) FROM messages WHERE conversation = ?1",
                 params![conversation],

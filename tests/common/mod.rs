@@ -27,13 +27,29 @@ pub const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Configuration variables the node reads; cleared for every node a test starts, so that
 /// the caller's environment cannot change what a test sees.
-const CONFIG_VARS: [&str; 5] = [
+const CONFIG_VARS: [&str; 7] = [
     "NEUROFLOW_LISTEN",
     "NEUROFLOW_DATA_DIR",
     "NEUROFLOW_LOG",
     "NEUROFLOW_SHUTDOWN_TIMEOUT",
     "NEUROFLOW_TEST_HOOKS",
+    "NEUROFLOW_JWT_SECRET",
+    "NEUROFLOW_ADMIN_PASSWORD",
 ];
+
+/// The HS256 secret of every node a test starts, so that a test can mint its tokens.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+/// The password of the `admin` user of every node a test starts.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// A token for `username` with `role`, as the test nodes issue them.
+pub fn token(username: &str, role: neuroflow::auth::Role) -> String {
+    neuroflow::auth::TokenIssuer::hs256(JWT_SECRET.as_bytes(), Duration::from_secs(3600))
+        .expect("issuer")
+        .issue(username, role)
+        .expect("token")
+        .token
+}
 
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(PathBuf);
@@ -92,7 +108,10 @@ impl NodeBuilder {
                 "--data-dir".into(),
                 data.display().to_string(),
             ],
-            env: Vec::new(),
+            env: vec![
+                ("NEUROFLOW_JWT_SECRET".into(), JWT_SECRET.into()),
+                ("NEUROFLOW_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            ],
             dir,
         }
     }
@@ -132,6 +151,8 @@ impl NodeBuilder {
             process,
             url,
             dir: self.dir,
+            args: self.args,
+            env: self.env,
         }
     }
 
@@ -256,6 +277,8 @@ pub struct Node {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     pub dir: TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Node {
@@ -270,16 +293,45 @@ impl Node {
             .expect("socket address")
     }
 
-    /// `GET path` → the body as text (panics on a transport error).
+    /// `GET path` as admin → the body as text (panics on a transport error).
     pub async fn get_text(&self, http: &reqwest::Client, path: &str) -> String {
-        let response = http.get(self.url(path)).send().await.expect("GET");
+        let response = http
+            .get(self.url(path))
+            .bearer_auth(token("admin", neuroflow::auth::Role::Admin))
+            .send()
+            .await
+            .expect("GET");
         response.text().await.expect("body")
     }
 
-    /// `GET path` → the body as JSON (panics on a transport error or non-JSON body).
+    /// `GET path` as admin → the body as JSON (panics on a transport error or non-JSON
+    /// body).
     pub async fn get_json(&self, http: &reqwest::Client, path: &str) -> serde_json::Value {
-        let response = http.get(self.url(path)).send().await.expect("GET");
+        let response = http
+            .get(self.url(path))
+            .bearer_auth(token("admin", neuroflow::auth::Role::Admin))
+            .send()
+            .await
+            .expect("GET");
         response.json().await.expect("JSON body")
+    }
+
+    /// Stops the node with `signal` and starts it again on the same data directory (and a
+    /// new port).
+    pub fn restart(mut self, signal: Signal) -> Node {
+        self.process.signal(signal);
+        self.process.wait_exit(EXIT_TIMEOUT).unwrap_or_else(|| {
+            panic!(
+                "node did not exit on {signal}; stderr:\n{}",
+                self.process.stderr()
+            )
+        });
+        let builder = NodeBuilder {
+            args: std::mem::take(&mut self.args),
+            env: std::mem::take(&mut self.env),
+            dir: std::mem::replace(&mut self.dir, TempDir::new("moved")),
+        };
+        builder.start()
     }
 
     /// Sends `signal` and waits (bounded) for the exit status.
@@ -296,11 +348,25 @@ impl Node {
     }
 }
 
-/// An HTTP client for loopback only: no proxy, short timeouts.
+/// An HTTP client for loopback only: no proxy, short timeouts; it calls as admin.
 pub fn client() -> reqwest::Client {
+    client_as(Some(neuroflow::auth::Role::Admin))
+}
+
+/// [`client`] calling with a token of `role` (`user-ROLE`), or with none.
+pub fn client_as(role: Option<neuroflow::auth::Role>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(role) = role {
+        let bearer = format!("Bearer {}", token(&format!("user-{}", role.as_str()), role));
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            bearer.parse().expect("header value"),
+        );
+    }
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
+        .default_headers(headers)
         .build()
         .expect("http client")
 }
@@ -315,6 +381,7 @@ pub async fn ask(
     let chat = neuroflow::kit::protocol::agent::AgentMsg::Chat {
         message: message.into(),
         turn_id: None,
+        conversation: None,
     };
     agent
         .handle

@@ -160,6 +160,8 @@ async fn fixture(spec: AgentSpec, steps: Vec<Step>) -> Fixture {
         tools: tools(),
         tool_timeout: T,
         node_spent: Arc::default(),
+        journal: None,
+        events: None,
     };
     let state = AgentState::new(spec);
     let factory_state = state.clone();
@@ -197,6 +199,7 @@ async fn chat(f: &Fixture, text: &str) -> AgentReply {
             AgentMsg::Chat {
                 message: text.into(),
                 turn_id: None,
+                conversation: None,
             },
             T,
         )

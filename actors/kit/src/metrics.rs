@@ -137,6 +137,31 @@ impl Metrics {
         registered(&self.registry, family)
     }
 
+    /// Sum over every series of each counter or gauge family named in `names` (0 for a
+    /// family not registered), optionally only the series whose `label` has `value`.
+    pub fn totals(&self, names: &[&str], only: Option<(&str, &str)>) -> Vec<f64> {
+        let families = self.registry.gather();
+        names
+            .iter()
+            .map(|name| {
+                families
+                    .iter()
+                    .filter(|f| f.name() == *name)
+                    .flat_map(|f| f.get_metric())
+                    .filter(|m| {
+                        only.is_none_or(|(label, value)| {
+                            m.get_label()
+                                .iter()
+                                .any(|l| l.name() == label && l.value() == value)
+                        })
+                    })
+                    // An unset counter reads 0, so the sum of both fits either kind.
+                    .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
+                    .sum()
+            })
+            .collect()
+    }
+
     /// Everything registered, in the Prometheus text exposition format (0.0.4).
     pub fn render(&self) -> String {
         let mut out = Vec::new();

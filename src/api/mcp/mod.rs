@@ -34,7 +34,17 @@ use warp::reply::{Reply, Response};
 pub use sessions::{BoundedSessions, SessionsError};
 
 use super::ApiContext;
-use super::routes::{Endpoint, error};
+use super::error::ApiError;
+use super::routes;
+use crate::auth::Role;
+
+/// A JSON error response in the API's shape.
+fn error(status: StatusCode, code: &'static str, message: &str) -> Response {
+    ApiError::new(status, code, message).into_response()
+}
+
+/// Decides whether a request may reach the face; the refusal is the response.
+pub type Gate = Arc<dyn Fn(&HeaderMap) -> Result<(), Box<Response>> + Send + Sync>;
 
 /// The header carrying the session id of a streamable HTTP session.
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -72,6 +82,7 @@ impl Default for HttpSettings {
 pub struct McpHttp {
     service: StreamableHttpService<McpFace, BoundedSessions>,
     sessions: Arc<BoundedSessions>,
+    gate: Option<Gate>,
 }
 
 impl McpHttp {
@@ -89,7 +100,17 @@ impl McpHttp {
         ));
         let service =
             StreamableHttpService::new(move || Ok(face.clone()), sessions.clone(), config);
-        Self { service, sessions }
+        Self {
+            service,
+            sessions,
+            gate: None,
+        }
+    }
+
+    /// Only requests `gate` lets through reach the face.
+    pub fn with_gate(mut self, gate: Gate) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     pub fn sessions(&self) -> &BoundedSessions {
@@ -108,6 +129,11 @@ impl McpHttp {
         S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
         B: Buf + Send + 'static,
     {
+        if let Some(gate) = &self.gate
+            && let Err(refused) = gate(&headers)
+        {
+            return *refused;
+        }
         let opens_session = method == Method::POST && !headers.contains_key(SESSION_HEADER);
         if opens_session && self.sessions.is_full() {
             let mut response = error(
@@ -196,7 +222,19 @@ pub fn node_filter(
     settings
         .allowed_hosts
         .extend(serve.allowed_hosts.iter().cloned());
-    let http = McpHttp::new(McpFace::new(catalog), &settings, cancel);
+    // The face acts with the node's tools: it wants an operator's token, as the API's
+    // routes that act do.
+    let auth = api.clone();
+    let gate: Gate = Arc::new(move |headers: &HeaderMap| {
+        let header = headers
+            .get(warp::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        auth.auth()
+            .authorize(header, Role::Operator)
+            .map(drop)
+            .map_err(|e| Box::new(ApiError::from(e).into_response()))
+    });
+    let http = McpHttp::new(McpFace::new(catalog), &settings, cancel).with_gate(gate);
     let label: Arc<str> = Arc::from(path.as_str());
     let api = api.clone();
     filter(http, &path).map(move |response: Response| {
@@ -209,7 +247,11 @@ pub fn node_filter(
 
 /// `path` if the face can be served there: absolute, and not shadowing an API route.
 fn usable_path(path: &str, test_hooks: bool) -> Option<String> {
-    let usable = path.starts_with('/') && Endpoint::resolve(path, test_hooks).is_none();
+    let usable = path.starts_with('/')
+        && matches!(
+            routes::resolve(&Method::GET, path, test_hooks),
+            Err(routes::Miss::NotFound)
+        );
     usable.then(|| path.to_string())
 }
 

@@ -6,10 +6,18 @@
 //! that state and an idle mailbox.
 //!
 //! A turn runs inside the actor's handler (one turn at a time per agent); its events go to
-//! every subscriber of the agent as they happen, and it can be cancelled from outside
-//! through the shared state, since the mailbox is busy with the turn itself.
+//! every subscriber of the agent (and of the node) as they happen, and it can be cancelled
+//! from outside through the shared state, since the mailbox is busy with the turn itself.
+//!
+//! An agent talks in conversations. It holds its current one in memory; a turn naming
+//! another switches to it. With a [`Journal`] (the node's store) every turn's messages are
+//! recorded before the turn answers, and a conversation switched to is read back from it;
+//! without one, the conversations switched away from are kept in memory.
 
+mod journal;
 mod turn;
+
+pub use journal::{Journal, JournalEntry, JournalFuture};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +47,10 @@ pub struct AgentDeps {
     pub tool_timeout: Duration,
     /// What every agent of the node has spent, together.
     pub node_spent: Arc<Mutex<Usage>>,
+    /// Where turns are recorded, if anywhere.
+    pub journal: Option<Arc<dyn Journal>>,
+    /// The node's stream of every agent's events, if anyone may watch it.
+    pub events: Option<broadcast::Sender<TurnEvent>>,
 }
 
 /// An agent's memory, kept across restarts of its actor.
@@ -55,20 +67,35 @@ struct Shared {
     events: Mutex<Option<broadcast::Sender<TurnEvent>>>,
 }
 
-#[derive(Default)]
 struct Memory {
+    /// Id of the current conversation.
+    conversation_id: String,
     conversation: Vec<ChatMessage>,
+    /// Conversations switched away from, when there is no journal to read them back from.
+    parked: HashMap<String, Vec<ChatMessage>>,
     spent: Usage,
     /// The running turn's cancellation, if a turn is running.
     running: Option<CancellationToken>,
 }
 
 impl AgentState {
+    /// A new agent, in a new (empty) conversation.
     pub fn new(spec: AgentSpec) -> Self {
+        Self::resume(spec, new_conversation_id(), Vec::new())
+    }
+
+    /// An agent picking up conversation `id` where `messages` left it.
+    pub fn resume(spec: AgentSpec, id: String, messages: Vec<ChatMessage>) -> Self {
         Self {
             inner: Arc::new(Shared {
                 spec,
-                memory: Mutex::new(Memory::default()),
+                memory: Mutex::new(Memory {
+                    conversation_id: id,
+                    conversation: messages,
+                    parked: HashMap::new(),
+                    spent: Usage::default(),
+                    running: None,
+                }),
                 events: Mutex::new(None),
             }),
         }
@@ -76,6 +103,16 @@ impl AgentState {
 
     pub fn spec(&self) -> &AgentSpec {
         &self.inner.spec
+    }
+
+    /// Id of the conversation the next turn continues unless it names another.
+    pub fn conversation_id(&self) -> String {
+        self.memory().conversation_id.clone()
+    }
+
+    /// Whether a turn is running.
+    pub fn busy(&self) -> bool {
+        self.memory().running.is_some()
     }
 
     /// Events of every turn from now on.
@@ -110,18 +147,39 @@ impl AgentState {
         self.inner.memory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn emit(&self, turn_id: &Option<String>, event: AgentEvent) {
-        let events = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
-        // No subscriber is not an error: the turn's outcome is also its reply.
-        if let Some(events) = events.as_ref()
-            && events.receiver_count() > 0
-        {
-            let _ = events.send(TurnEvent {
-                turn_id: turn_id.clone(),
-                event,
-            });
+    /// Sends `event` to the agent's subscribers and to the node's. No subscriber is not an
+    /// error: the turn's outcome is also its reply.
+    fn emit(
+        &self,
+        node: Option<&broadcast::Sender<TurnEvent>>,
+        conversation: &str,
+        turn_id: &Option<String>,
+        event: AgentEvent,
+    ) {
+        let own = self.inner.events.lock().unwrap_or_else(|p| p.into_inner());
+        let own = own.as_ref().filter(|tx| tx.receiver_count() > 0);
+        let node = node.filter(|tx| tx.receiver_count() > 0);
+        if own.is_none() && node.is_none() {
+            return;
+        }
+        let event = TurnEvent {
+            agent: self.inner.spec.name.clone(),
+            conversation: conversation.to_string(),
+            turn_id: turn_id.clone(),
+            event,
+        };
+        if let Some(node) = node {
+            let _ = node.send(event.clone());
+        }
+        if let Some(own) = own {
+            let _ = own.send(event);
         }
     }
+}
+
+/// A fresh conversation id.
+pub fn new_conversation_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// The actor: built afresh per incarnation from the shared state and the node's deps.
@@ -158,8 +216,17 @@ impl Actor for AgentActor {
         Ok(match msg {
             // Boxed: the actor's task is sized for its largest handler future, and a turn's
             // is large; on the heap it costs memory only while a turn runs, not while idle.
-            AgentMsg::Chat { message, turn_id } => {
-                Box::pin(turn::run(&self.state, &self.deps, message, turn_id)).await
+            AgentMsg::Chat {
+                message,
+                turn_id,
+                conversation,
+            } => {
+                let turn = turn::TurnRequest {
+                    message,
+                    turn_id,
+                    conversation,
+                };
+                Box::pin(turn::run(&self.state, &self.deps, turn)).await
             }
             AgentMsg::History => AgentReply::History(self.state.conversation()),
             AgentMsg::Spent => AgentReply::Spent(self.state.spent()),

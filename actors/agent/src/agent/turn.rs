@@ -9,73 +9,128 @@ use neuroflow_kit::protocol::router::{
 };
 use tokio::task::JoinSet;
 
-use super::{AgentDeps, AgentState};
+use super::{AgentDeps, AgentState, JournalEntry};
 use crate::provider::{CancellationToken, LlmChunk, LlmRequest};
 
-pub(super) async fn run(
-    state: &AgentState,
-    deps: &AgentDeps,
-    message: String,
-    turn_id: Option<String>,
-) -> AgentReply {
+/// What a turn was asked to do.
+pub(super) struct TurnRequest {
+    pub message: String,
+    pub turn_id: Option<String>,
+    pub conversation: Option<String>,
+}
+
+pub(super) async fn run(state: &AgentState, deps: &AgentDeps, req: TurnRequest) -> AgentReply {
+    let conversation = match switch_conversation(state, deps, req.conversation).await {
+        Ok(id) => id,
+        Err(message) => return AgentReply::TurnFailed { message },
+    };
     let cancel = CancellationToken::new();
     state.memory().running = Some(cancel.clone());
     let turn = Turn {
         state,
-        id: &turn_id,
+        deps,
+        id: &req.turn_id,
+        conversation: &conversation,
     };
-    let result = run_turn(turn, deps, message, &cancel).await;
+    let mut recorded = Vec::new();
+    let mut result = run_turn(turn, req.message, &cancel, &mut recorded).await;
+    if let Some(journal) = &deps.journal
+        && !recorded.is_empty()
+    {
+        // The answer is given only once the turn is durable: a caller told "done" never
+        // loses it to a crash.
+        let name = &state.spec().name;
+        if let Err(e) = journal.record(name, &conversation, recorded).await {
+            result = Err(format!("the turn's messages could not be stored: {e}"));
+        }
+    }
     state.memory().running = None;
     match result {
         Ok((text, usage, steps)) => {
-            state.emit(
-                &turn_id,
-                AgentEvent::Final {
-                    text: text.clone(),
-                    usage,
-                },
-            );
+            turn.emit(AgentEvent::Final {
+                text: text.clone(),
+                usage,
+            });
             AgentReply::Answer { text, usage, steps }
         }
         Err(message) => {
-            state.emit(
-                &turn_id,
-                AgentEvent::Error {
-                    message: message.clone(),
-                },
-            );
+            turn.emit(AgentEvent::Error {
+                message: message.clone(),
+            });
             AgentReply::TurnFailed { message }
         }
     }
 }
 
-/// The turn being run: the agent's state, and the id its events carry.
+/// Makes `wanted` the current conversation (read back from the journal, or from the
+/// parked ones); returns the id of the conversation the turn continues.
+async fn switch_conversation(
+    state: &AgentState,
+    deps: &AgentDeps,
+    wanted: Option<String>,
+) -> Result<String, String> {
+    let current = state.conversation_id();
+    let Some(wanted) = wanted.filter(|id| *id != current) else {
+        return Ok(current);
+    };
+    let messages = match &deps.journal {
+        Some(journal) => journal
+            .load(&state.spec().name, &wanted)
+            .await
+            .map_err(|e| format!("cannot read conversation {wanted}: {e}"))?
+            .unwrap_or_default(),
+        None => state.memory().parked.remove(&wanted).unwrap_or_default(),
+    };
+    let mut memory = state.memory();
+    let previous = std::mem::replace(&mut memory.conversation, messages);
+    let previous_id = std::mem::replace(&mut memory.conversation_id, wanted.clone());
+    if deps.journal.is_none() {
+        memory.parked.insert(previous_id, previous);
+    }
+    Ok(wanted)
+}
+
+/// The turn being run: the agent's state, the conversation, and the id its events carry.
 #[derive(Clone, Copy)]
 struct Turn<'a> {
     state: &'a AgentState,
+    deps: &'a AgentDeps,
     id: &'a Option<String>,
+    conversation: &'a str,
 }
 
 impl Turn<'_> {
     fn emit(&self, event: AgentEvent) {
-        self.state.emit(self.id, event);
+        self.state
+            .emit(self.deps.events.as_ref(), self.conversation, self.id, event);
+    }
+
+    /// Adds `message` to the conversation, and to what the journal will record.
+    fn push(&self, recorded: &mut Vec<JournalEntry>, message: ChatMessage, usage: Option<Usage>) {
+        if self.deps.journal.is_some() {
+            recorded.push(JournalEntry {
+                message: message.clone(),
+                usage,
+            });
+        }
+        self.state.memory().conversation.push(message);
     }
 }
 
 async fn run_turn(
     turn: Turn<'_>,
-    deps: &AgentDeps,
     message: String,
     cancel: &CancellationToken,
+    recorded: &mut Vec<JournalEntry>,
 ) -> Result<(String, Usage, u32), String> {
-    let state = turn.state;
+    let (state, deps) = (turn.state, turn.deps);
     let spec = state.spec();
     let provider = deps
         .providers
         .get(&spec.provider)
         .ok_or_else(|| format!("no provider named {:?} on this node", spec.provider))?;
     let tools = allowed_tools(deps, &spec.tools).await?;
-    state.memory().conversation.push(ChatMessage::user(message));
+    turn.push(recorded, ChatMessage::user(message), None);
     let mut used = Usage::default();
     for step in 1..=spec.max_steps {
         if cancel.is_cancelled() {
@@ -101,11 +156,8 @@ async fn run_turn(
             .await
             .map_err(|e| e.to_string())?;
         used.add(&response.usage);
-        {
-            let mut memory = state.memory();
-            memory.spent.add(&response.usage);
-            memory.conversation.push(response.to_message());
-        }
+        state.memory().spent.add(&response.usage);
+        turn.push(recorded, response.to_message(), Some(response.usage));
         deps.node_spent
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -117,7 +169,9 @@ async fn run_turn(
             return Ok((response.text, used, step));
         }
         let results = call_tools(turn, deps, &tools, response.tool_calls, cancel).await?;
-        state.memory().conversation.extend(results);
+        for result in results {
+            turn.push(recorded, result, None);
+        }
     }
     Err(format!(
         "the turn used its {} steps without a final answer",

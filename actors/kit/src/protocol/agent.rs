@@ -107,6 +107,10 @@ impl Usage {
 /// An event of one turn, as an agent's subscribers receive it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnEvent {
+    /// The agent whose turn it is.
+    pub agent: String,
+    /// The conversation the turn belongs to.
+    pub conversation: String,
     /// The `turn_id` of the [`AgentMsg::Chat`] that started the turn.
     pub turn_id: Option<String>,
     pub event: AgentEvent,
@@ -150,6 +154,11 @@ pub enum AgentMsg {
         message: String,
         #[serde(default)]
         turn_id: Option<String>,
+        /// The conversation to continue: the agent's current one when `None`; an id the
+        /// agent has not seen starts a conversation of that id. The one named becomes the
+        /// agent's current conversation.
+        #[serde(default)]
+        conversation: Option<String>,
     },
     /// The conversation so far.
     History,

@@ -1,5 +1,12 @@
 //! The node's agents: one supervised [`AgentActor`] per agent under `agents`, each also a
 //! tool (`agent.NAME`) that other agents can call.
+//!
+//! Two lifetimes: an agent [`Agents::spawn`]ed by code lives as long as the node (its code
+//! spawns it again next time); an agent [`Agents::create`]d (through the API) is stored,
+//! its turns are journaled, and the node brings it back at start ([`Agents::restore`]).
+
+mod stored;
+mod tool;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -8,17 +15,22 @@ use std::time::Duration;
 use neuroflow_agent::agent::{AgentActor, AgentDeps, AgentState};
 use neuroflow_agent::provider::{LlmProvider, Pricing, ProviderConfig, build_provider};
 use neuroflow_kit::ActorHandle;
-use neuroflow_kit::protocol::agent::{AgentMsg, AgentReply, AgentSpec, Usage};
-use neuroflow_kit::protocol::router::{RouterMsg, RouterReply, ToolOutput};
+use neuroflow_kit::protocol::agent::{AgentSpec, TurnEvent, Usage};
+use neuroflow_kit::protocol::router::{RouterMsg, RouterReply};
 use neuroflow_kit::recipient::Recipient;
 use neuroflow_kit::supervisor::{ChildSpec, SupervisorError, SupervisorHandle};
+use neuroflow_router::Tools;
 use neuroflow_router::mcp::serve::MCP_CALLER;
 use neuroflow_router::mcp::{McpError, McpServers};
-use neuroflow_router::{Tools, spec, tool_fn};
-use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::store::{Store, StoreError};
 
 /// Bound on starting or stopping an agent's actor.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events buffered for each watcher of the node's event stream; one that falls further
+/// behind is told how many it missed.
+const NODE_EVENT_BUFFER: usize = 1024;
 
 /// The agents of a node.
 #[derive(Clone)]
@@ -35,6 +47,13 @@ struct Inner {
     /// Longest turn an agent called as a tool may take.
     turn_timeout: Duration,
     running: Mutex<BTreeMap<String, Agent>>,
+    /// Created agents and their conversations.
+    store: Store,
+    /// Every agent's events, for whoever watches the node.
+    events: broadcast::Sender<TurnEvent>,
+    /// Serializes create, update and delete, so that the store and the running agents
+    /// agree on which agents exist.
+    changes: tokio::sync::Mutex<()>,
 }
 
 /// A running agent: its actor and its memory.
@@ -42,6 +61,8 @@ struct Inner {
 pub struct Agent {
     pub handle: ActorHandle<AgentActor>,
     pub state: AgentState,
+    /// Whether it is stored (created through the API), or spawned by code.
+    pub stored: bool,
 }
 
 /// Why an agent could not be started.
@@ -68,8 +89,18 @@ pub enum AgentError {
         uri: String,
         error: McpError,
     },
+    #[error("no agent named {0:?}")]
+    NotFound(String),
+    #[error("agent {0:?} was spawned by code, not created; it cannot be changed here")]
+    NotStored(String),
+    #[error("agent {0:?} is running a turn; cancel it or wait")]
+    Busy(String),
+    #[error("the spec names agent {spec:?}, not {path:?}")]
+    NameMismatch { path: String, spec: String },
     #[error(transparent)]
     Supervisor(#[from] SupervisorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The node's LLM providers: the configured ones, and `scripted` whatever the config says.
@@ -99,7 +130,9 @@ impl Agents {
         tool_recipient: Recipient<RouterMsg, RouterReply>,
         tool_timeout: Duration,
         mcp: McpServers,
+        store: Store,
     ) -> Self {
+        let events = broadcast::channel(NODE_EVENT_BUFFER).0;
         Self {
             inner: Arc::new(Inner {
                 supervisor,
@@ -108,11 +141,16 @@ impl Agents {
                     tools: tool_recipient,
                     tool_timeout,
                     node_spent: Arc::default(),
+                    journal: None,
+                    events: Some(events.clone()),
                 },
                 tools,
                 mcp,
                 turn_timeout: tool_timeout,
                 running: Mutex::new(BTreeMap::new()),
+                store,
+                events,
+                changes: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -147,8 +185,15 @@ impl Agents {
     }
 
     /// Starts an agent under `agents` (restarted with its conversation if it crashes) and
-    /// registers it as the tool `agent.NAME`.
+    /// registers it as the tool `agent.NAME`. It is not stored: it lives as long as the
+    /// node.
     pub async fn spawn(&self, spec: AgentSpec) -> Result<Agent, AgentError> {
+        self.check(&spec)?;
+        self.start(spec, None).await
+    }
+
+    /// Why `spec` cannot be started on this node, if it cannot.
+    fn check(&self, spec: &AgentSpec) -> Result<(), AgentError> {
         let name = spec.name.clone();
         if name.is_empty()
             || name.len() > 64
@@ -181,17 +226,40 @@ impl Agents {
         if self.running().contains_key(&name) {
             return Err(AgentError::Exists(name));
         }
+        Ok(())
+    }
+
+    /// Starts a checked `spec`: journaled and resuming `conversation` when it is stored.
+    async fn start(&self, spec: AgentSpec, stored: Option<Resume>) -> Result<Agent, AgentError> {
+        let name = spec.name.clone();
         let spec = self.with_context(spec).await?;
-        let state = AgentState::new(spec);
-        let (factory_state, deps) = (state.clone(), self.inner.deps.clone());
+        let mut deps = self.inner.deps.clone();
+        let state = match &stored {
+            Some(resume) => {
+                deps.journal = Some(Arc::new(self.inner.store.clone()));
+                AgentState::resume(spec, resume.conversation.clone(), resume.messages.clone())
+            }
+            None => AgentState::new(spec),
+        };
+        let factory_state = state.clone();
         let (child, handle) = ChildSpec::actor(&name, move || {
             (AgentActor::new(factory_state.clone(), deps.clone()), ())
         });
         self.inner
             .supervisor
             .start_child(child.pooled(), CONTROL_TIMEOUT)
-            .await?;
-        let agent = Agent { handle, state };
+            .await
+            .map_err(|e| match e {
+                SupervisorError::DuplicateChild(name) => AgentError::Exists(name),
+                other => other.into(),
+            })?;
+        let agent = Agent {
+            handle,
+            state,
+            stored: stored.is_some(),
+        };
+        // The supervisor refuses a second child of the same name, so of two racing starts
+        // only one gets here.
         self.running().insert(name.clone(), agent.clone());
         // Registering can only fail on a duplicate name, i.e. a tool of that name exists.
         if let Err(e) = self.inner.tools.register(self.as_tool(&agent)) {
@@ -219,6 +287,21 @@ impl Agents {
         self.running().keys().cloned().collect()
     }
 
+    /// Every running agent, by name.
+    pub fn list(&self) -> Vec<Agent> {
+        self.running().values().cloned().collect()
+    }
+
+    /// Events of every agent's turns from now on.
+    pub fn events(&self) -> broadcast::Receiver<TurnEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The store holding created agents and their conversations.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
     /// Stops an agent and forgets it (its tool goes too); `false` if there was none.
     pub async fn remove(&self, name: &str) -> bool {
         let Some(agent) = self.running().remove(name) else {
@@ -233,52 +316,13 @@ impl Agents {
             .await;
         true
     }
+}
 
-    /// `agent.NAME`: asks the agent and returns its answer as the tool's result.
-    fn as_tool(&self, agent: &Agent) -> neuroflow_router::Tool {
-        let spec_ = agent.state.spec();
-        let description = if spec_.description.is_empty() {
-            format!("Ask the agent {:?}.", spec_.name)
-        } else {
-            spec_.description.clone()
-        };
-        let (handle, name, timeout) = (
-            agent.handle.clone(),
-            spec_.name.clone(),
-            self.inner.turn_timeout,
-        );
-        let mut tool_spec = spec(
-            &tool_name(&name),
-            &description,
-            json!({
-                "type": "object",
-                "properties": {"message": {"type": "string", "description": "What to ask."}},
-                "required": ["message"],
-                "additionalProperties": false
-            }),
-        );
-        tool_spec.provider = "agent".into();
-        tool_fn(tool_spec, move |args, ctx| {
-            let (handle, name) = (handle.clone(), name.clone());
-            async move {
-                // An agent asking itself would wait on its own busy mailbox.
-                if ctx.caller.as_deref() == Some(name.as_str()) {
-                    return ToolOutput::error("an agent cannot call itself");
-                }
-                let message = args["message"].as_str().unwrap_or_default().to_string();
-                let chat = AgentMsg::Chat {
-                    message,
-                    turn_id: None,
-                };
-                match handle.call(chat, timeout).await {
-                    Ok(AgentReply::Answer { text, .. }) => ToolOutput::ok(text),
-                    Ok(AgentReply::TurnFailed { message }) => ToolOutput::error(message),
-                    Ok(other) => ToolOutput::error(format!("unexpected reply {other:?}")),
-                    Err(e) => ToolOutput::error(e.to_string()),
-                }
-            }
-        })
-    }
+/// Where a stored agent picks up: its current conversation.
+#[derive(Debug, Clone, Default)]
+struct Resume {
+    conversation: String,
+    messages: Vec<neuroflow_kit::protocol::agent::ChatMessage>,
 }
 
 fn tool_name(agent: &str) -> String {

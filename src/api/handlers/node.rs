@@ -1,4 +1,5 @@
-//! Answers of the API's endpoints. Each reaches actors through their handles only.
+//! The node itself: health, metrics, the supervision tree, facts and a summary for the
+//! console, the OpenAPI document, and the fault-injection hook.
 
 use neuroflow_kit::protocol::telemetry::{MetricsMsg, MetricsReply};
 use neuroflow_kit::supervisor::SupervisorError;
@@ -6,8 +7,12 @@ use serde::Serialize;
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
-use super::routes::error;
-use super::{ApiContext, CALL_TIMEOUT};
+use super::{Answer, json, ok};
+use crate::api::error::ApiError;
+use crate::api::{ApiContext, CALL_TIMEOUT};
+
+/// The API's OpenAPI 3.1 document.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Content type of the Prometheus text exposition format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -63,36 +68,76 @@ pub async fn metrics(ctx: &ApiContext) -> Response {
 }
 
 /// `GET /api/v1/node/tree`: the live supervision tree.
-pub async fn tree(ctx: &ApiContext) -> Response {
-    match ctx.root().tree(CALL_TIMEOUT).await {
-        Ok(tree) => warp::reply::json(&tree).into_response(),
-        Err(err) => supervisor_error(&err),
-    }
+pub async fn tree(ctx: &ApiContext) -> Answer {
+    let tree = ctx
+        .root()
+        .tree(CALL_TIMEOUT)
+        .await
+        .map_err(supervisor_error)?;
+    ok(&tree)
+}
+
+/// Body of `GET /api/v1/node/info`.
+#[derive(Debug, Serialize)]
+struct Info {
+    version: &'static str,
+    uptime_seconds: u64,
+    listen: String,
+    agents: usize,
+    tools: usize,
+    providers: Vec<String>,
+    sandbox_profiles: Vec<String>,
+    test_hooks: bool,
+}
+
+/// `GET /api/v1/node/info`
+pub async fn info(ctx: &ApiContext) -> Answer {
+    let agents = ctx.agents()?;
+    let mut providers: Vec<String> = ctx.config().providers.keys().cloned().collect();
+    providers.push("scripted".into());
+    providers.sort();
+    ok(&Info {
+        version: ctx.version(),
+        uptime_seconds: ctx.uptime().as_secs(),
+        listen: ctx.config().node.listen.to_string(),
+        agents: agents.names().len(),
+        tools: ctx.tools().list(&[]).len(),
+        providers,
+        sandbox_profiles: ctx.sandboxes()?.profiles(),
+        test_hooks: ctx.test_hooks(),
+    })
+}
+
+/// `GET /api/v1/node/summary`: counts, and per-minute rates over the last minute or so.
+pub async fn summary(ctx: &ApiContext) -> Answer {
+    let summary = ctx.summary().take(ctx)?;
+    ok(&summary)
+}
+
+/// `GET /api/v1/openapi.json`
+pub fn openapi() -> Response {
+    warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
 }
 
 /// `POST /api/v1/node/actors/{path}/fail`: makes the actor at `path` fail as if it had
 /// crashed; its supervisor reacts as to a real crash. 202 once the failure is delivered.
-pub async fn fail_actor(ctx: &ApiContext, path: &str) -> Response {
-    match ctx
-        .root()
+pub async fn fail_actor(ctx: &ApiContext, path: &str) -> Answer {
+    ctx.root()
         .inject_failure(path, INJECTED_REASON, CALL_TIMEOUT)
         .await
-    {
-        Ok(()) => {
-            tracing::warn!(actor = path, "failure injected through the test hooks");
-            let body = serde_json::json!({ "injected": path, "reason": INJECTED_REASON });
-            warp::reply::with_status(warp::reply::json(&body), StatusCode::ACCEPTED).into_response()
-        }
-        Err(err) => supervisor_error(&err),
-    }
+        .map_err(supervisor_error)?;
+    tracing::warn!(actor = path, "failure injected through the test hooks");
+    let body = serde_json::json!({ "injected": path, "reason": INJECTED_REASON });
+    Ok(json(StatusCode::ACCEPTED, &body))
 }
 
-fn supervisor_error(err: &SupervisorError) -> Response {
+/// A supervisor's refusal as an API error.
+pub fn supervisor_error(err: SupervisorError) -> ApiError {
     let (status, code) = match err {
-        SupervisorError::NoSuchChild(_) => (StatusCode::NOT_FOUND, "no_such_actor"),
+        SupervisorError::NoSuchChild(_) => (StatusCode::NOT_FOUND, "not_found"),
         SupervisorError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         SupervisorError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
-    error(status, code, &err.to_string())
+    ApiError::new(status, code, err.to_string())
 }

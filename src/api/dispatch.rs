@@ -1,0 +1,147 @@
+//! The warp filter in front of the route table: routes the request, checks its token
+//! against the route's role, reads nothing it does not need, and answers every request —
+//! misses and failures included — with the API's JSON error shape.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Buf;
+use futures_util::StreamExt;
+use warp::Filter;
+use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use warp::path::FullPath;
+use warp::reply::Response;
+
+use super::error::ApiError;
+use super::request::{BodyStream, Request};
+use super::routes::{self, Access, Miss, Op};
+use super::{ApiContext, handlers};
+use crate::auth::{Claims, Role};
+
+/// The whole API as one warp filter.
+pub fn api(
+    ctx: ApiContext,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+    warp::path::full()
+        .and(warp::method())
+        .and(raw_query())
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
+        .and(body())
+        .and(warp::any().map(move || ctx.clone()))
+        .then(dispatch)
+}
+
+/// The query string, empty when there is none.
+pub fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
+}
+
+fn body() -> impl Filter<Extract = (BodyStream,), Error = warp::Rejection> + Clone {
+    warp::body::stream().map(boxed)
+}
+
+fn boxed<S, B>(stream: S) -> BodyStream
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: Buf,
+{
+    Box::pin(stream.map(|chunk| chunk.map(|mut buf| buf.copy_to_bytes(buf.remaining()))))
+}
+
+async fn dispatch(
+    path: FullPath,
+    method: Method,
+    query: String,
+    headers: HeaderMap,
+    remote: Option<SocketAddr>,
+    body: BodyStream,
+    ctx: ApiContext,
+) -> Response {
+    let (label, response) = match routes::resolve(&method, path.as_str(), ctx.test_hooks()) {
+        Err(miss) => (miss.label(), miss_response(&miss, &method, path.as_str())),
+        Ok(matched) => {
+            let route = matched.route;
+            let response = match authenticate(&ctx, route.access, route.op, &headers, &query) {
+                Err(e) => e.into_response(),
+                Ok(claims) => {
+                    let req = Request {
+                        params: matched.params,
+                        query,
+                        headers,
+                        remote,
+                        claims,
+                        body: std::sync::Mutex::new(body),
+                        max_body: ctx.config().api.max_body_bytes,
+                    };
+                    handlers::handle(&ctx, route.op, req)
+                        .await
+                        .unwrap_or_else(ApiError::into_response)
+                }
+            };
+            (route.path, response)
+        }
+    };
+    let status = response.status();
+    ctx.node_metrics()
+        .record_http_request(label, status.as_u16());
+    tracing::debug!(%method, path = path.as_str(), route = label, status = status.as_u16(), "http request");
+    response
+}
+
+/// The caller's claims if the route wants a token (and the token allows the route).
+pub fn authenticate(
+    ctx: &ApiContext,
+    access: Access,
+    op: Op,
+    headers: &HeaderMap,
+    query: &str,
+) -> Result<Option<Claims>, ApiError> {
+    let required = match access {
+        Access::Public => return Ok(None),
+        Access::Metrics if !ctx.config().auth.protect_metrics => return Ok(None),
+        Access::Metrics => Role::Viewer,
+        Access::Role(role) => role,
+    };
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // Browsers cannot set headers on a WebSocket: its token may come in the query.
+    let header = header.or_else(|| {
+        (op == Op::Events)
+            .then(|| query_token(query))
+            .flatten()
+            .map(|t| format!("Bearer {t}"))
+    });
+    let claims = ctx.auth().authorize(header.as_deref(), required)?;
+    Ok(Some(claims))
+}
+
+fn query_token(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned())
+}
+
+fn miss_response(miss: &Miss, method: &Method, path: &str) -> Response {
+    match miss {
+        Miss::NotFound => {
+            ApiError::not_found(format!("no route for {method} {path}")).into_response()
+        }
+        Miss::MethodNotAllowed(_, allowed) => {
+            let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+            let allow = allow.join(", ");
+            let mut response = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}; use {allow}"),
+            )
+            .into_response();
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            response
+        }
+    }
+}

@@ -1,0 +1,708 @@
+//! The node's HTTP API against the real binary: who may call what, agents and their
+//! conversations kept across restarts (and a kill -9), turns as JSON and as SSE, the live
+//! event WebSocket, and the API's error shape and limits.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::StreamExt;
+use neuroflow::auth::Role;
+use nix::sys::signal::Signal;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use common::{ADMIN_PASSWORD, NodeBuilder, TempDir, client, client_as, token};
+
+/// Scripted rules: a tool call, and a slow answer to cancel.
+const RULES: &str = r#"
+[[rule]]
+name = "time"
+contains = ["time"]
+calls = [{ tool = "time.now", args = {} }]
+reply = "The time is {tool_result}."
+
+[[rule]]
+name = "slow"
+contains = ["slowly"]
+reply = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+
+[[rule]]
+name = "hello"
+contains = ["hello"]
+reply = "Hello there, friend."
+"#;
+
+fn node_with_rules(dir: &TempDir) -> NodeBuilder {
+    let rules = dir.file("rules.toml", RULES);
+    let slow = dir.file(
+        "slow.toml",
+        &format!("[settings]\ndelta_delay_ms = 300\n{RULES}"),
+    );
+    NodeBuilder::serve().config(&format!(
+        "[providers.rules]\nkind = \"scripted\"\nrules = \"{}\"\n\
+         [providers.slow]\nkind = \"scripted\"\nrules = \"{}\"\n",
+        rules.display(),
+        slow.display()
+    ))
+}
+
+fn agent(name: &str, provider: &str) -> Value {
+    json!({"name": name, "provider": provider, "tools": ["time.*"], "system_prompt": "Be brief."})
+}
+
+async fn create(http: &reqwest::Client, node: &common::Node, spec: &Value) -> Value {
+    let response = http
+        .post(node.url("/api/v1/agents"))
+        .json(spec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
+async fn say(
+    http: &reqwest::Client,
+    node: &common::Node,
+    agent: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let response = http
+        .post(node.url(&format!("/api/v1/agents/{agent}/messages")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+/// A token whose header says `alg` but that is otherwise well formed.
+fn forged(alg: &str, signature: &str) -> String {
+    let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+    let claims = URL_SAFE_NO_PAD
+        .encode(r#"{"sub":"admin","role":"admin","iss":"neuroflow","iat":1,"exp":99999999999}"#);
+    format!("{header}.{claims}.{signature}")
+}
+
+#[tokio::test]
+async fn every_api_route_checks_the_token_and_the_role() {
+    let node = NodeBuilder::serve().test_hooks().start();
+    let anonymous = client_as(None);
+    let protected = [
+        ("GET", "/api/v1/auth/me"),
+        ("GET", "/api/v1/users"),
+        ("POST", "/api/v1/users"),
+        ("GET", "/api/v1/agents"),
+        ("POST", "/api/v1/agents"),
+        ("GET", "/api/v1/agents/x"),
+        ("PUT", "/api/v1/agents/x"),
+        ("DELETE", "/api/v1/agents/x"),
+        ("POST", "/api/v1/agents/x/messages"),
+        ("POST", "/api/v1/agents/x/cancel"),
+        ("GET", "/api/v1/agents/x/conversations"),
+        ("GET", "/api/v1/conversations/c"),
+        ("GET", "/api/v1/tools"),
+        ("GET", "/api/v1/sandboxes"),
+        ("POST", "/api/v1/sandboxes/exec"),
+        ("GET", "/api/v1/node/info"),
+        ("GET", "/api/v1/node/tree"),
+        ("GET", "/api/v1/node/summary"),
+        ("GET", "/api/v1/events"),
+        ("GET", "/api/v1/openapi.json"),
+        ("POST", "/api/v1/node/actors/telemetry/metrics/fail"),
+    ];
+    let secret = common::JWT_SECRET.as_bytes();
+    let expired = {
+        let claims =
+            json!({"sub": "admin", "role": "admin", "iss": "neuroflow", "iat": 1, "exp": 2});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    };
+    let good = token("admin", Role::Admin);
+    let tampered = {
+        let mut parts: Vec<String> = good.split('.').map(String::from).collect();
+        parts[1] = URL_SAFE_NO_PAD
+            .encode(r#"{"sub":"eve","role":"admin","iss":"neuroflow","iat":1,"exp":99999999999}"#);
+        parts.join(".")
+    };
+    let bad_tokens = [
+        ("missing", None),
+        ("expired", Some(expired)),
+        ("tampered", Some(tampered)),
+        ("alg none", Some(forged("none", ""))),
+        ("HS384", Some(forged("HS384", "c2lnbmF0dXJl"))),
+        ("garbage", Some("not.a.token".to_string())),
+    ];
+    for (method, path) in protected {
+        for (what, bad) in &bad_tokens {
+            let mut request = anonymous.request(method.parse().unwrap(), node.url(path));
+            if let Some(bad) = bad {
+                request = request.bearer_auth(bad);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{method} {path} with {what} token");
+            let body: Value = response.json().await.unwrap();
+            assert_error(&body, "unauthorized");
+        }
+    }
+
+    // Roles: a viewer reads but does not act, an operator acts but does not administer.
+    let viewer = client_as(Some(Role::Viewer));
+    let operator = client_as(Some(Role::Operator));
+    let response = viewer.get(node.url("/api/v1/agents")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let response = viewer
+        .post(node.url("/api/v1/agents"))
+        .json(&agent("v", "scripted"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_error(&response.json().await.unwrap(), "forbidden");
+    let response = operator
+        .get(node.url("/api/v1/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let response = operator
+        .post(node.url("/api/v1/node/actors/telemetry/metrics/fail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let me: Value = viewer
+        .get(node.url("/api/v1/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["username"].as_str(), me["role"].as_str()),
+        (Some("user-viewer"), Some("viewer"))
+    );
+
+    // Public: health and metrics (by default).
+    for path in ["/healthz", "/metrics"] {
+        let response = anonymous.get(node.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn login_issues_tokens_and_is_rate_limited() {
+    let node = NodeBuilder::serve()
+        .config("[auth]\nlogin_per_minute = 3\nprotect_metrics = true\n")
+        .start();
+    let http = client_as(None);
+    let login = |password: &str| {
+        http.post(node.url("/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": password}))
+            .send()
+    };
+    let response = login(ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["role"], "admin");
+    let expires_in = body["expires_in"].as_u64().unwrap();
+    assert!((3590..=3600).contains(&expires_in), "{body}");
+    let issued = body["access_token"].as_str().unwrap().to_string();
+
+    // The issued token works, and metrics now want one.
+    let response = http
+        .get(node.url("/api/v1/auth/me"))
+        .bearer_auth(&issued)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        http.get(node.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let response = http
+        .get(node.url("/metrics"))
+        .bearer_auth(&issued)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    for _ in 0..2 {
+        let response = login("wrong password").await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert_error(&response.json().await.unwrap(), "unauthorized");
+    }
+    // Three attempts this minute: the fourth is refused whatever it says.
+    let response = login(ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(response.status(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_error(&response.json().await.unwrap(), "rate_limited");
+
+    // Unknown fields and bad bodies name what is wrong.
+    let response = http
+        .post(node.url("/api/v1/auth/login"))
+        .header("content-type", "text/plain")
+        .body("admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+}
+
+#[tokio::test]
+async fn agents_and_conversations_survive_restarts_and_turns_stream() {
+    let dir = TempDir::new("api-rules");
+    let node = node_with_rules(&dir).start();
+    let http = client();
+
+    let created = create(&http, &node, &agent("clock", "rules")).await;
+    assert_eq!(created["name"], "clock");
+    assert_eq!(created["stored"], true);
+    assert_eq!(created["busy"], false);
+    let first_conversation = created["conversation"].as_str().unwrap().to_string();
+
+    // Refusals name the field.
+    let response = http
+        .post(node.url("/api/v1/agents"))
+        .json(&agent("clock", "rules"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    for (spec, field) in [
+        (agent("bad name!", "rules"), "name"),
+        (agent("x", "nowhere"), "provider"),
+        (json!({"name": "x", "max_steps": 0}), "max_steps"),
+        (json!({"name": "x", "colour": "red"}), ""),
+        (
+            json!({"name": "x", "budget": {"max_tokens": "lots"}}),
+            "budget.max_tokens",
+        ),
+    ] {
+        let response = http
+            .post(node.url("/api/v1/agents"))
+            .json(&spec)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{spec}");
+        let body: Value = response.json().await.unwrap();
+        assert_error(&body, "invalid");
+        if !field.is_empty() {
+            assert_eq!(body["error"]["field"], field, "{body}");
+        } else {
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("colour"),
+                "{body}"
+            );
+        }
+    }
+
+    // A turn with a tool call, answered as JSON once it is stored.
+    let (status, answer) = say(
+        &http,
+        &node,
+        "clock",
+        json!({"message": "what time is it?"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["text"].as_str().unwrap().starts_with("The time is "),
+        "{answer}"
+    );
+    assert_eq!(answer["conversation"], first_conversation.as_str());
+    assert_eq!(answer["steps"], 2);
+
+    // The same conversation, streamed.
+    let response = http
+        .post(node.url("/api/v1/agents/clock/messages"))
+        .header("accept", "text/event-stream")
+        .json(&json!({"message": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = tokio::time::timeout(Duration::from_secs(10), response.text())
+        .await
+        .unwrap()
+        .unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(names.first(), Some(&"turn"), "{text}");
+    assert_eq!(names.last(), Some(&"final"), "{text}");
+    assert!(names.contains(&"text_delta"), "{text}");
+    let streamed: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .filter(|v| v["type"] == "text_delta")
+        .map(|v| v["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(streamed, "Hello there, friend.");
+
+    // A new conversation, then the stored history of the first, tool call included.
+    let (_, fresh) = say(
+        &http,
+        &node,
+        "clock",
+        json!({"message": "hello", "conversation": "new"}),
+    )
+    .await;
+    let second_conversation = fresh["conversation"].as_str().unwrap().to_string();
+    assert_ne!(second_conversation, first_conversation);
+    let listed: Value = node
+        .get_json(&http, "/api/v1/agents/clock/conversations?limit=1")
+        .await;
+    assert_eq!(
+        listed["items"][0]["id"],
+        second_conversation.as_str(),
+        "{listed}"
+    );
+    let cursor = listed["next_cursor"].as_str().unwrap().to_string();
+    let next: Value = node
+        .get_json(
+            &http,
+            &format!("/api/v1/agents/clock/conversations?limit=1&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(
+        next["items"][0]["id"],
+        first_conversation.as_str(),
+        "{next}"
+    );
+    assert_eq!(next["items"][0]["messages"], 6, "{next}");
+    assert_eq!(next["next_cursor"], Value::Null);
+    let history: Value = node
+        .get_json(
+            &http,
+            &format!("/api/v1/conversations/{first_conversation}"),
+        )
+        .await;
+    let messages = history["messages"].as_array().unwrap();
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["message"]["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "user",
+            "assistant",
+            "tool",
+            "assistant",
+            "user",
+            "assistant"
+        ]
+    );
+    assert_eq!(messages[1]["message"]["tool_calls"][0]["name"], "time.now");
+    assert!(messages[1]["usage"]["input_tokens"].as_u64().unwrap() > 0);
+
+    // A restart brings the agent back in its latest conversation.
+    let node = node.restart(Signal::SIGTERM);
+    let back: Value = node.get_json(&http, "/api/v1/agents/clock").await;
+    assert_eq!(back["conversation"], second_conversation.as_str(), "{back}");
+    let (status, _) = say(
+        &http,
+        &node,
+        "clock",
+        json!({"message": "hello", "conversation": first_conversation}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let history: Value = node
+        .get_json(
+            &http,
+            &format!("/api/v1/conversations/{first_conversation}"),
+        )
+        .await;
+    assert_eq!(history["messages"].as_array().unwrap().len(), 8);
+    let (status, body) = say(
+        &http,
+        &node,
+        "clock",
+        json!({"message": "hi", "conversation": "nope"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    // Update keeps the conversation; delete forgets it all, also across a restart.
+    let mut spec = agent("clock", "rules");
+    spec["system_prompt"] = json!("Be terse.");
+    let updated: Value = http
+        .put(node.url("/api/v1/agents/clock"))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(updated["spec"]["system_prompt"], "Be terse.");
+    assert_eq!(updated["conversation"], first_conversation.as_str());
+    let response = http
+        .delete(node.url("/api/v1/agents/clock"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = http
+        .delete(node.url("/api/v1/agents/clock"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let node = node.restart(Signal::SIGTERM);
+    let list: Value = node.get_json(&http, "/api/v1/agents").await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    let response = http
+        .get(node.url(&format!("/api/v1/conversations/{first_conversation}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn a_running_turn_can_be_watched_live_and_cancelled() {
+    let dir = TempDir::new("api-cancel");
+    let node = node_with_rules(&dir).start();
+    let http = client();
+    create(&http, &node, &agent("slowpoke", "slow")).await;
+    create(&http, &node, &agent("other", "rules")).await;
+
+    let url = format!(
+        "ws://{}/api/v1/events?agent=slowpoke&access_token={}",
+        node.addr(),
+        token("viewer", Role::Viewer)
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    // Without a token the upgrade is refused.
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/events", node.addr())).await;
+    assert!(refused.is_err());
+
+    let (status, _) = say(&http, &node, "other", json!({"message": "hello"})).await;
+    assert_eq!(status, 200);
+    let turn = {
+        let http = http.clone();
+        let url = node.url("/api/v1/agents/slowpoke/messages");
+        tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .json(&json!({"message": "answer slowly"}))
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        })
+    };
+    // The first event seen is slowpoke's: the filter kept the other agent's turn out.
+    let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("an event within 10 s")
+        .unwrap()
+        .unwrap();
+    let event: Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
+    assert_eq!(event["agent"], "slowpoke", "{event}");
+    assert_eq!(event["event"]["type"], "text_delta", "{event}");
+    let busy: Value = node.get_json(&http, "/api/v1/agents/slowpoke").await;
+    assert_eq!(busy["busy"], true);
+
+    let cancelled: Value = http
+        .post(node.url("/api/v1/agents/slowpoke/cancel"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cancelled["cancelled"], true);
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), turn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 422, "{body}");
+    assert_error(&body, "turn_failed");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled"),
+        "{body}"
+    );
+    // The socket saw the turn end with its error.
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("events until the error")
+            .unwrap()
+            .unwrap();
+        last = serde_json::from_str(frame.to_text().unwrap()).unwrap();
+        if last["event"]["type"] != "text_delta" {
+            break;
+        }
+    }
+    assert_eq!(last["event"]["type"], "error", "{last}");
+}
+
+#[tokio::test]
+async fn acknowledged_agents_survive_kill_9_under_load() {
+    let node = NodeBuilder::serve().start();
+    let http = client();
+    let mut creating = tokio::task::JoinSet::new();
+    for i in 0..400 {
+        let (http, url) = (http.clone(), node.url("/api/v1/agents"));
+        creating.spawn(async move {
+            let response = http
+                .post(url)
+                .json(&json!({"name": format!("a{i:03}")}))
+                .send()
+                .await
+                .ok()?;
+            (response.status() == StatusCode::CREATED).then_some(format!("a{i:03}"))
+        });
+    }
+    // Kill in the middle of the load, acknowledging what was acknowledged by then.
+    let mut acknowledged = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while acknowledged.len() < 100 && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(10), creating.join_next()).await {
+            Ok(Some(Ok(Some(name)))) => acknowledged.push(name),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let node = node.restart(Signal::SIGKILL);
+    creating.abort_all();
+    assert!(
+        acknowledged.len() >= 100,
+        "only {} acknowledged",
+        acknowledged.len()
+    );
+    let mut present = std::collections::BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/agents?limit=200&cursor={c}"),
+            None => "/api/v1/agents?limit=200".to_string(),
+        };
+        let page: Value = node.get_json(&http, &path).await;
+        for item in page["items"].as_array().unwrap() {
+            present.insert(item["name"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|a| !present.contains(*a))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but lost after kill -9: {lost:?}"
+    );
+}
+
+#[tokio::test]
+async fn bodies_are_bounded_and_typed() {
+    let node = NodeBuilder::serve()
+        .config("[api]\nmax_body_bytes = 4096\n")
+        .start();
+    let http = client();
+    let big = json!({"name": "big", "system_prompt": "x".repeat(8000)});
+    let response = http
+        .post(node.url("/api/v1/agents"))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_error(&response.json().await.unwrap(), "payload_too_large");
+    let response = http
+        .post(node.url("/api/v1/agents"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = http
+        .get(node.url("/api/v1/agents?limit=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "limit", "{body}");
+    let response = http
+        .get(node.url("/api/v1/tools?colour=red"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    let tools: Value = node.get_json(&http, "/api/v1/tools?limit=200").await;
+    let names: Vec<&str> = tools["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"time.now"), "{names:?}");
+    assert!(tools["items"][0]["parameters"].is_object());
+    let info: Value = node.get_json(&http, "/api/v1/node/info").await;
+    assert!(
+        info["providers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("scripted"))
+    );
+    let summary: Value = node.get_json(&http, "/api/v1/node/summary").await;
+    assert!(
+        summary["totals"]["http_requests"].as_u64().unwrap() >= 5,
+        "{summary}"
+    );
+    let openapi: Value = node.get_json(&http, "/api/v1/openapi.json").await;
+    assert!(openapi["openapi"].as_str().unwrap().starts_with("3.1"));
+}
