@@ -454,14 +454,26 @@ async fn agents_and_conversations_survive_restarts_and_turns_stream() {
         )
         .await;
     assert_eq!(history["messages"].as_array().unwrap().len(), 8);
+    // An id the agent has not used starts a conversation of that id; another agent's is
+    // refused.
     let (status, body) = say(
         &http,
         &node,
         "clock",
-        json!({"message": "hi", "conversation": "nope"}),
+        json!({"message": "hi", "conversation": "mine-1"}),
     )
     .await;
-    assert_eq!(status, 404, "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["conversation"], "mine-1");
+    create(&http, &node, &agent("other", "rules")).await;
+    let (status, body) = say(
+        &http,
+        &node,
+        "other",
+        json!({"message": "hi", "conversation": "mine-1"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
 
     // Update keeps the conversation; delete forgets it all, also across a restart.
     let mut spec = agent("clock", "rules");
@@ -476,7 +488,7 @@ async fn agents_and_conversations_survive_restarts_and_turns_stream() {
         .await
         .unwrap();
     assert_eq!(updated["spec"]["system_prompt"], "Be terse.");
-    assert_eq!(updated["conversation"], first_conversation.as_str());
+    assert_eq!(updated["conversation"], "mine-1");
     let response = http
         .delete(node.url("/api/v1/agents/clock"))
         .send()
@@ -491,7 +503,13 @@ async fn agents_and_conversations_survive_restarts_and_turns_stream() {
     assert_eq!(response.status(), 404);
     let node = node.restart(Signal::SIGTERM);
     let list: Value = node.get_json(&http, "/api/v1/agents").await;
-    assert_eq!(list["items"], json!([]), "{list}");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["other"], "{list}");
     let response = http
         .get(node.url(&format!("/api/v1/conversations/{first_conversation}")))
         .send()

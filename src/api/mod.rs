@@ -16,6 +16,9 @@ pub mod request;
 pub mod routes;
 mod summary;
 
+#[cfg(test)]
+mod openapi_tests;
+
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 

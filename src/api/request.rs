@@ -57,8 +57,14 @@ impl Request {
         if bytes.is_empty() {
             return Err(ApiError::invalid("", "a JSON body is required"));
         }
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::invalid("", format!("the body is not JSON: {e}")))?;
+        if let Some(field) = array_for_object(&value, "") {
+            // serde reads a struct from an array of its fields in order; the API's objects
+            // are objects, and `[1, 2]` for `budget` is a mistake to name, not to guess at.
+            return Err(ApiError::invalid(field, "expected an object, got an array"));
+        }
+        serde_path_to_error::deserialize(value).map_err(|e| {
             let field = e.path().to_string();
             let field = if field == "." { String::new() } else { field };
             ApiError::invalid(field, e.inner().to_string())
@@ -122,6 +128,30 @@ impl Request {
     }
 }
 
+/// Where the request's JSON has an array in a place the API only takes objects: the
+/// known object-valued fields of its bodies.
+fn array_for_object(value: &serde_json::Value, path: &str) -> Option<String> {
+    const OBJECT_FIELDS: &[&str] = &["budget", "env"];
+    let object = value.as_object()?;
+    for (key, field) in object {
+        let here = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        if OBJECT_FIELDS.contains(&key.as_str()) && field.is_array() {
+            return Some(here);
+        }
+        if key == "context"
+            && let Some(items) = field.as_array()
+            && let Some(i) = items.iter().position(serde_json::Value::is_array)
+        {
+            return Some(format!("{here}[{i}]"));
+        }
+    }
+    None
+}
+
 fn form_urlencoded(query: &str) -> form_urlencoded::Parse<'_> {
     form_urlencoded::parse(query.as_bytes())
 }
@@ -154,11 +184,17 @@ impl PageQuery {
 
     /// The cursor of a list read by offset (the store's lists).
     pub fn offset(&self) -> Result<u64, ApiError> {
-        match &self.cursor {
+        match self.cursor()? {
             None => Ok(0),
-            Some(c) => c.parse().map_err(|_| {
-                ApiError::invalid("cursor", "not a cursor this list gave (use next_cursor)")
-            }),
+            Some(c) => c.parse().map_err(|_| not_a_cursor()),
+        }
+    }
+
+    /// The cursor, if any; an empty one is no cursor this API gives.
+    fn cursor(&self) -> Result<Option<&str>, ApiError> {
+        match self.cursor.as_deref() {
+            Some("") => Err(not_a_cursor()),
+            cursor => Ok(cursor),
         }
     }
 
@@ -169,10 +205,10 @@ impl PageQuery {
         key: impl Fn(&T) -> &str,
     ) -> Result<Page<T>, ApiError> {
         let limit = usize::try_from(self.limit()?).unwrap_or(usize::MAX);
-        let mut after: Vec<T> = match &self.cursor {
+        let mut after: Vec<T> = match self.cursor()? {
             Some(cursor) => items
                 .into_iter()
-                .filter(|item| key(item) > cursor.as_str())
+                .filter(|item| key(item) > cursor)
                 .collect(),
             None => items,
         };
@@ -198,6 +234,10 @@ impl PageQuery {
             next_cursor: more.then(|| (offset + limit).to_string()),
         })
     }
+}
+
+fn not_a_cursor() -> ApiError {
+    ApiError::invalid("cursor", "not a cursor this list gave (use next_cursor)")
 }
 
 /// A page of a list.

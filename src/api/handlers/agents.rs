@@ -64,7 +64,7 @@ pub fn get(ctx: &ApiContext, name: &str) -> Answer {
 /// `POST /api/v1/agents`
 pub async fn create(ctx: &ApiContext, mut req: Request) -> Answer {
     let spec: AgentSpec = req.json().await?;
-    check_spec(&spec)?;
+    check_spec(ctx, &spec)?;
     let agent = ctx.agents()?.create(spec).await?;
     tracing::info!(agent = %agent.state.spec().name, by = req.user(), "agent created");
     Ok(json(StatusCode::CREATED, &AgentView::of(&agent)))
@@ -81,7 +81,7 @@ pub async fn update(ctx: &ApiContext, mut req: Request) -> Answer {
         }
         .into());
     }
-    check_spec(&spec)?;
+    check_spec(ctx, &spec)?;
     let agent = ctx.agents()?.update(spec).await?;
     tracing::info!(agent = %name, by = req.user(), "agent updated");
     ok(&AgentView::of(&agent))
@@ -96,8 +96,20 @@ pub async fn delete(ctx: &ApiContext, name: &str) -> Answer {
     Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
 }
 
-/// What the spec's types do not say: limits an agent of the API must keep to.
-fn check_spec(spec: &AgentSpec) -> Result<(), ApiError> {
+/// What the spec's types do not say: limits an agent of the API must keep to, and a
+/// sandbox profile the node has.
+fn check_spec(ctx: &ApiContext, spec: &AgentSpec) -> Result<(), ApiError> {
+    let profiles = ctx.sandboxes()?.profiles();
+    if !profiles.contains(&spec.sandbox_profile) {
+        return Err(ApiError::invalid(
+            "sandbox_profile",
+            format!(
+                "no sandbox profile {:?} (known: {})",
+                spec.sandbox_profile,
+                profiles.join(", ")
+            ),
+        ));
+    }
     if !(1..=MAX_STEPS).contains(&spec.max_steps) {
         return Err(ApiError::invalid(
             "max_steps",
@@ -116,12 +128,22 @@ fn check_spec(spec: &AgentSpec) -> Result<(), ApiError> {
         ("description", &spec.description, 4096),
         ("system_prompt", &spec.system_prompt, 100_000),
         ("model", &spec.model, 256),
-        ("sandbox_profile", &spec.sandbox_profile, 64),
     ] {
         super::users::check_len(field, text, 0, max)?;
     }
+    super::users::check_len("provider", &spec.provider, 1, 64)?;
     if spec.tools.len() > 256 {
         return Err(ApiError::invalid("tools", "at most 256 patterns"));
+    }
+    for (i, pattern) in spec.tools.iter().enumerate() {
+        super::users::check_len(&format!("tools[{i}]"), pattern, 1, 256)?;
+    }
+    if spec.context.len() > 64 {
+        return Err(ApiError::invalid("context", "at most 64 resources"));
+    }
+    for (i, resource) in spec.context.iter().enumerate() {
+        super::users::check_len(&format!("context[{i}].server"), &resource.server, 1, 64)?;
+        super::users::check_len(&format!("context[{i}].uri"), &resource.uri, 1, 4096)?;
     }
     Ok(())
 }

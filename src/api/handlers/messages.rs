@@ -57,16 +57,14 @@ pub async fn send(ctx: &ApiContext, mut req: Request) -> Answer {
         Some("new") => neuroflow_agent::agent::new_conversation_id(),
         Some(id) => {
             check_conversation_id(id)?;
-            if id != agent.state.conversation_id() && agent.stored {
-                let store = ctx.agents()?.store();
-                match store.conversation(id).await? {
-                    Some(found) if found.agent == name => {}
-                    _ => {
-                        return Err(ApiError::not_found(format!(
-                            "agent {name:?} has no conversation {id:?}"
-                        )));
-                    }
-                }
+            // An id the agent has not used starts a conversation of that id; one of
+            // another agent's is not this agent's to continue.
+            if let Some(found) = ctx.agents()?.store().conversation(id).await?
+                && found.agent != name
+            {
+                return Err(ApiError::conflict(format!(
+                    "conversation {id:?} belongs to another agent"
+                )));
             }
             id.to_string()
         }

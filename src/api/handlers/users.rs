@@ -72,7 +72,7 @@ pub async fn login(ctx: &ApiContext, mut req: Request) -> Answer {
 struct Me<'a> {
     username: &'a str,
     role: Role,
-    /// Unix seconds.
+    /// Unix milliseconds.
     expires_at: u64,
 }
 
@@ -85,7 +85,7 @@ pub fn me(req: &Request) -> Answer {
     ok(&Me {
         username: &claims.sub,
         role: claims.role,
-        expires_at: claims.exp,
+        expires_at: claims.exp.saturating_mul(1000),
     })
 }
 
