@@ -1,9 +1,12 @@
 //! The `neuroflow-node` command line: `serve`, `agent run`, `mcp serve` (the node's tools
-//! over MCP stdio), `sandbox ...`.
+//! over MCP stdio), `sandbox ...`, and the client of a running node's HTTP API: `login`,
+//! `agent create|list|delete`.
 //!
-//! Exit codes: 0 after a clean (signalled) shutdown; 1 when the node fails at run time
-//! (cannot listen, cannot create its data directory, its root supervisor gave up); 2 for a
-//! usage or configuration error.
+//! Exit codes: 0 after a clean (signalled) shutdown or a client command that succeeded; 1
+//! when the node fails at run time (cannot listen, cannot create its data directory, its
+//! root supervisor gave up), or when a client command fails (the node is unreachable,
+//! refuses the request, or the turn fails); 2 for a usage or configuration error (no
+//! usable token included).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,8 +18,13 @@ use crate::config::{Config, Overrides};
 use crate::node;
 
 mod agent;
+mod client;
+mod credentials;
+mod login;
 mod mcp;
+mod remote;
 mod sandbox;
+mod table;
 
 /// Process exit status of a node that shut down cleanly.
 pub const EXIT_OK: u8 = 0;
@@ -37,7 +45,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the node: supervision tree, HTTP API and metrics, until SIGINT or SIGTERM.
     Serve(ServeArgs),
-    /// Run an agent from the command line.
+    /// Log in to a node and save its token for the commands that talk to it.
+    Login(login::LoginArgs),
+    /// Agents: run one here, or create, list and delete those of a node.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
     /// The node as an MCP server: its tools offered to an MCP client over stdio.
@@ -77,6 +87,7 @@ impl ServeArgs {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Login(args) => login::run(&args),
         Command::Agent(command) => agent::run(command),
         Command::Mcp(command) => mcp::run(command),
         Command::Sandbox(command) => sandbox::run(command),
