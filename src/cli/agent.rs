@@ -1,5 +1,5 @@
 //! `neuroflow-node agent`: `run` runs one turn of an agent in this process; `create`,
-//! `list` and `delete` work on the agents of a running node, through its HTTP API.
+//! `list`, `chat` and `delete` work on the agents of a running node, through its HTTP API.
 //!
 //! The answer goes to stdout as it is written; tool calls and their results go to stderr
 //! as they happen, so that `> answer.txt` keeps only the answer. Exit status 0 with an
@@ -19,6 +19,7 @@ use super::{EXIT_CONFIG, EXIT_FAILURE};
 use crate::config::{Config, Overrides};
 use crate::runtime::{Runtime, agent_spec};
 
+mod chat;
 mod manage;
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +30,8 @@ pub enum AgentCommand {
     Create(Box<manage::CreateArgs>),
     /// List the agents of a node.
     List(manage::ListArgs),
+    /// Talk with an agent of a node: one message, or one turn per line of stdin.
+    Chat(chat::ChatArgs),
     /// Stop an agent of a node and forget it, with its conversations.
     Delete(manage::DeleteArgs),
 }
@@ -64,6 +67,7 @@ pub fn run(command: AgentCommand) -> ExitCode {
         AgentCommand::Run(args) => run_here(&args),
         AgentCommand::Create(args) => execute(manage::create(&args)),
         AgentCommand::List(args) => execute(manage::list(&args)),
+        AgentCommand::Chat(args) => execute(chat::chat(&args)),
         AgentCommand::Delete(args) => execute(manage::delete(&args)),
     }
 }

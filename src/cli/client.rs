@@ -9,7 +9,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, LOCATION, RETRY_AFTER};
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -258,6 +259,18 @@ impl ApiClient {
         })
     }
 
+    /// The next piece of a streamed answer; `None` once the node has ended it.
+    pub async fn chunk(
+        &self,
+        response: &mut Response,
+        what: &str,
+    ) -> Result<Option<Bytes>, ClientError> {
+        response
+            .chunk()
+            .await
+            .map_err(|err| self.failed(what, &err))
+    }
+
     /// `POST /api/v1/auth/login`.
     pub async fn login(&self, username: &str, password: &str) -> Result<LoginAnswer, ClientError> {
         let body = serde_json::json!({"username": username, "password": password});
@@ -302,6 +315,15 @@ async fn read_bounded(response: &mut Response, limit: usize) -> Result<Vec<u8>, 
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Whether `response` is JSON rather than an event stream.
+pub fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
 }
 
 /// A reqwest error with its causes, which its `Display` alone leaves out.

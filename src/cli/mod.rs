@@ -1,6 +1,6 @@
 //! The `neuroflow-node` command line: `serve`, `agent run`, `mcp serve` (the node's tools
 //! over MCP stdio), `sandbox ...`, and the client of a running node's HTTP API: `login`,
-//! `agent create|list|delete`.
+//! `agent create|list|chat|delete`.
 //!
 //! Exit codes: 0 after a clean (signalled) shutdown or a client command that succeeded; 1
 //! when the node fails at run time (cannot listen, cannot create its data directory, its
@@ -24,6 +24,7 @@ mod login;
 mod mcp;
 mod remote;
 mod sandbox;
+mod sse;
 mod table;
 
 /// Process exit status of a node that shut down cleanly.
@@ -47,7 +48,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Log in to a node and save its token for the commands that talk to it.
     Login(login::LoginArgs),
-    /// Agents: run one here, or create, list and delete those of a node.
+    /// Agents: run one here, or create, list, talk with and delete those of a node.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
     /// The node as an MCP server: its tools offered to an MCP client over stdio.
