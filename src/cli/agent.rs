@@ -21,6 +21,7 @@ use crate::runtime::{Runtime, agent_spec};
 
 mod chat;
 mod manage;
+mod turn_view;
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {

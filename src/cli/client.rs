@@ -6,18 +6,17 @@
 //! before it reaches a terminal. Every request has a bounded connect and idle time; only
 //! streamed turns have no total bound, since they end when the server ends them.
 
-use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, Response, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use thiserror::Error;
 
-use super::table::printable;
+use super::api_error::ApiError;
 
 /// Bound on connecting to the node.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,92 +24,6 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(330);
 /// Bound on a JSON answer (a page of 200 agents is far smaller).
 const MAX_BODY_BYTES: usize = 16 << 20;
-/// How much of a body that is not the API's error shape is shown.
-const EXCERPT_CHARS: usize = 200;
-
-/// An error the node answered with: its status and the API's error shape, or what could
-/// be made of a body that is not that shape.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub struct ApiError {
-    pub status: u16,
-    pub code: String,
-    pub message: String,
-    /// The request field at fault, when the node names one.
-    pub field: Option<String>,
-    /// `Retry-After` of a `429`, or where a redirect points.
-    pub hint: Option<String>,
-}
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)?;
-        // The node usually starts the message with the field already.
-        if let Some(field) = self.field.as_deref().filter(|f| !self.message.contains(*f)) {
-            write!(f, " (field {field})")?;
-        }
-        if let Some(hint) = &self.hint {
-            write!(f, " ({hint})")?;
-        }
-        Ok(())
-    }
-}
-
-impl ApiError {
-    /// The error a response with `status` and `body` stands for.
-    pub fn from_response(
-        status: StatusCode,
-        body: &[u8],
-        headers: &reqwest::header::HeaderMap,
-    ) -> Self {
-        #[derive(Deserialize)]
-        struct Shape {
-            error: Detail,
-        }
-        #[derive(Deserialize)]
-        struct Detail {
-            code: String,
-            message: String,
-            field: Option<String>,
-        }
-        let header = |name| {
-            headers
-                .get(name)
-                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-                .map(|v| printable(v, EXCERPT_CHARS))
-        };
-        let hint = if status == StatusCode::TOO_MANY_REQUESTS {
-            header(RETRY_AFTER).map(|secs| format!("retry after {secs} s"))
-        } else if status.is_redirection() {
-            header(LOCATION).map(|to| format!("redirected to {to}; give that URL with --url"))
-        } else {
-            None
-        };
-        match serde_json::from_slice::<Shape>(body) {
-            Ok(Shape { error }) => Self {
-                status: status.as_u16(),
-                code: printable(&error.code, EXCERPT_CHARS),
-                message: printable(&error.message, usize::MAX),
-                field: error.field.map(|f| printable(&f, EXCERPT_CHARS)),
-                hint,
-            },
-            // Not the node's shape: a proxy's page, or not a node at all.
-            Err(_) => Self {
-                status: status.as_u16(),
-                code: status
-                    .canonical_reason()
-                    .unwrap_or("error")
-                    .to_ascii_lowercase()
-                    .replace(' ', "_"),
-                message: match printable(&String::from_utf8_lossy(body), EXCERPT_CHARS) {
-                    text if text.trim().is_empty() => "(no body)".to_string(),
-                    text => text.trim().to_string(),
-                },
-                field: None,
-                hint,
-            },
-        }
-    }
-}
 
 /// Why a request to the node failed.
 #[derive(Debug, Error)]
@@ -284,13 +197,15 @@ impl ApiClient {
     }
 
     fn failed(&self, what: &str, err: &reqwest::Error) -> ClientError {
-        if err.is_timeout() {
-            ClientError::TimedOut { what: what.into() }
-        } else if err.is_connect() {
+        // Before the timeout test: a connect timeout is both, and its bound is not
+        // REQUEST_TIMEOUT.
+        if err.is_connect() {
             ClientError::Unreachable {
                 url: self.node_url(),
                 reason: root_cause(err),
             }
+        } else if err.is_timeout() {
+            ClientError::TimedOut { what: what.into() }
         } else {
             ClientError::Transport {
                 what: what.into(),
@@ -353,70 +268,7 @@ fn root_cause(err: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use reqwest::header::{HeaderMap, HeaderValue};
-
     use super::*;
-
-    fn rendered(status: u16, body: &str, headers: &HeaderMap) -> String {
-        let status = StatusCode::from_u16(status).unwrap();
-        ApiError::from_response(status, body.as_bytes(), headers).to_string()
-    }
-
-    #[test]
-    fn the_error_shape_reads_as_status_code_and_message() {
-        let none = HeaderMap::new();
-        let body = r#"{"error":{"code":"not_found","message":"no agent named \"x\""}}"#;
-        assert_eq!(
-            rendered(404, body, &none),
-            r#"404 not_found: no agent named "x""#
-        );
-        let body = r#"{"error":{"code":"invalid","message":"name: use letters","field":"name"}}"#;
-        assert_eq!(rendered(400, body, &none), "400 invalid: name: use letters");
-        let body =
-            r#"{"error":{"code":"invalid","message":"too big","field":"budget.max_tokens"}}"#;
-        assert_eq!(
-            rendered(400, body, &none),
-            "400 invalid: too big (field budget.max_tokens)"
-        );
-    }
-
-    #[test]
-    fn retry_after_and_redirects_are_told() {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("30"));
-        let body = r#"{"error":{"code":"rate_limited","message":"too many login attempts"}}"#;
-        assert_eq!(
-            rendered(429, body, &headers),
-            "429 rate_limited: too many login attempts (retry after 30 s)"
-        );
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            LOCATION,
-            HeaderValue::from_static("https://node/api/v1/agents"),
-        );
-        let text = rendered(301, "", &headers);
-        assert!(
-            text.starts_with("301 moved_permanently: (no body)"),
-            "{text}"
-        );
-        assert!(text.contains("https://node/api/v1/agents"), "{text}");
-    }
-
-    #[test]
-    fn other_bodies_are_shown_short_and_harmless() {
-        let none = HeaderMap::new();
-        let page = format!("<html>\n\x1b[31mBad gateway{}</html>", "x".repeat(1000));
-        let text = rendered(502, &page, &none);
-        assert!(
-            text.starts_with("502 bad_gateway: <html> ?[31mBad gateway"),
-            "{text}"
-        );
-        assert!(text.ends_with('…'), "{text}");
-        assert!(!text.contains('\x1b') && !text.contains('\n'), "{text:?}");
-        // A shape with the wrong types is not the shape.
-        let text = rendered(500, r#"{"error":{"code":5}}"#, &none);
-        assert!(text.starts_with("500 internal_server_error: {"), "{text}");
-    }
 
     #[test]
     fn endpoints_keep_the_base_path_and_encode_names() {

@@ -18,6 +18,7 @@ use crate::config::{Config, Overrides};
 use crate::node;
 
 mod agent;
+mod api_error;
 mod client;
 mod credentials;
 mod login;
