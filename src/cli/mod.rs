@@ -208,6 +208,53 @@ mod tests {
     }
 
     #[test]
+    fn client_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "neuroflow-node",
+            "agent",
+            "chat",
+            "helper",
+            "what",
+            "time?",
+            "--conversation",
+            "new",
+            "--url",
+            "https://node.example/",
+        ])
+        .unwrap();
+        let Command::Agent(agent::AgentCommand::Chat(args)) = cli.command else {
+            panic!("not agent chat: {:?}", cli.command);
+        };
+        assert_eq!(args.message, ["what", "time?"]);
+        assert_eq!(args.conversation.as_deref(), Some("new"));
+        assert_eq!(args.node.url.to_string(), "https://node.example");
+
+        let cli = Cli::try_parse_from(["neuroflow-node", "login", "--username", "ops"]).unwrap();
+        let Command::Login(args) = cli.command else {
+            panic!("not login: {:?}", cli.command);
+        };
+        assert_eq!(args.username, "ops");
+    }
+
+    #[test]
+    fn a_spec_file_and_spec_flags_do_not_mix() {
+        let err = Cli::try_parse_from([
+            "neuroflow-node",
+            "agent",
+            "create",
+            "--file",
+            "spec.json",
+            "--model",
+            "m",
+        ])
+        .unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(EXIT_CONFIG));
+        let err = Cli::try_parse_from(["neuroflow-node", "agent", "create"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(EXIT_CONFIG));
+        assert!(Cli::try_parse_from(["neuroflow-node", "agent", "create", "--file", "-"]).is_ok());
+    }
+
+    #[test]
     fn bad_listen_flag_is_a_usage_error() {
         let err =
             Cli::try_parse_from(["neuroflow-node", "serve", "--listen", "nowhere"]).unwrap_err();
