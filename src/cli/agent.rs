@@ -1,8 +1,10 @@
-//! `neuroflow-node agent run`: one turn of one agent, streamed to the terminal.
+//! `neuroflow-node agent`: `run` runs one turn of an agent in this process; `create`,
+//! `list`, `chat` and `delete` work on the agents of a running node, through its HTTP API.
 //!
 //! The answer goes to stdout as it is written; tool calls and their results go to stderr
 //! as they happen, so that `> answer.txt` keeps only the answer. Exit status 0 with an
-//! answer, 1 when the turn fails, 2 for a bad command line or configuration.
+//! answer, 1 when the turn fails (or the node cannot be reached or refuses), 2 for a bad
+//! command line or configuration.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,14 +14,27 @@ use clap::{Args, Subcommand};
 use neuroflow_agent::provider::{AnthropicConfig, ApiKey, OpenAiConfig, ProviderConfig};
 use neuroflow_kit::protocol::agent::AgentEvent;
 
+use super::remote::execute;
 use super::{EXIT_CONFIG, EXIT_FAILURE};
 use crate::config::{Config, Overrides};
 use crate::runtime::{Runtime, agent_spec};
 
+mod chat;
+mod manage;
+mod turn_view;
+
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
-    /// Ask an agent one thing and stream its answer.
+    /// Ask an agent one thing and stream its answer (in this process; no node needed).
     Run(Box<RunArgs>),
+    /// Create an agent on a node (stored; it comes back when the node restarts).
+    Create(Box<manage::CreateArgs>),
+    /// List the agents of a node.
+    List(manage::ListArgs),
+    /// Talk with an agent of a node: one message, or one turn per line of stdin.
+    Chat(chat::ChatArgs),
+    /// Stop an agent of a node and forget it, with its conversations.
+    Delete(manage::DeleteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -49,8 +64,18 @@ pub struct RunArgs {
 }
 
 pub fn run(command: AgentCommand) -> ExitCode {
-    let AgentCommand::Run(args) = command;
-    let config = match config(&args) {
+    match command {
+        AgentCommand::Run(args) => run_here(&args),
+        AgentCommand::Create(args) => execute(manage::create(&args)),
+        AgentCommand::List(args) => execute(manage::list(&args)),
+        AgentCommand::Chat(args) => execute(chat::chat(&args)),
+        AgentCommand::Delete(args) => execute(manage::delete(&args)),
+    }
+}
+
+/// `agent run`: the agent lives in this process for one turn.
+fn run_here(args: &RunArgs) -> ExitCode {
+    let config = match config(args) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("neuroflow-node: {message}");
@@ -61,7 +86,7 @@ pub fn run(command: AgentCommand) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(turn(config, &args))
+    runtime.block_on(turn(config, args))
 }
 
 /// The node configuration, plus the provider the flags describe (as `cli`).
@@ -129,30 +154,7 @@ async fn turn(config: Config, args: &RunArgs) -> ExitCode {
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     while let Some(event) = chat.next_event().await {
         // A closed stdout or stderr (e.g. `| head`) must not end the turn early.
-        let _ = match event {
-            AgentEvent::TextDelta { text } => write!(out, "{text}").and_then(|()| out.flush()),
-            AgentEvent::ToolCallStart {
-                name, arguments, ..
-            } => {
-                writeln!(err, "[tool {name} {arguments}]")
-            }
-            AgentEvent::ToolCallEnd {
-                name,
-                content,
-                is_error,
-                duration_ms,
-                ..
-            } => {
-                let verdict = if is_error { "failed" } else { "done" };
-                writeln!(
-                    err,
-                    "[tool {name} {verdict} in {duration_ms} ms: {}]",
-                    first_line(&content)
-                )
-            }
-            AgentEvent::Final { .. } => writeln!(out),
-            AgentEvent::Usage { .. } | AgentEvent::Error { .. } => Ok(()),
-        };
+        let _ = show_event(&event, &mut out, &mut err);
     }
     let status = match chat.answer().await {
         Ok(_) => ExitCode::SUCCESS,
@@ -168,6 +170,39 @@ async fn turn(config: Config, args: &RunArgs) -> ExitCode {
     );
     runtime.shutdown().await;
     status
+}
+
+/// Shows one event of a turn: answer text on `out` as it comes, tool calls and their
+/// results on `err`.
+fn show_event(
+    event: &AgentEvent,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> std::io::Result<()> {
+    match event {
+        AgentEvent::TextDelta { text } => write!(out, "{text}").and_then(|()| out.flush()),
+        AgentEvent::ToolCallStart {
+            name, arguments, ..
+        } => {
+            writeln!(err, "[tool {name} {arguments}]")
+        }
+        AgentEvent::ToolCallEnd {
+            name,
+            content,
+            is_error,
+            duration_ms,
+            ..
+        } => {
+            let verdict = if *is_error { "failed" } else { "done" };
+            writeln!(
+                err,
+                "[tool {name} {verdict} in {duration_ms} ms: {}]",
+                first_line(content)
+            )
+        }
+        AgentEvent::Final { .. } => writeln!(out),
+        AgentEvent::Usage { .. } | AgentEvent::Error { .. } => Ok(()),
+    }
 }
 
 /// The first line of a tool result, shortened for the terminal.

@@ -1,9 +1,12 @@
 //! The `neuroflow-node` command line: `serve`, `agent run`, `mcp serve` (the node's tools
-//! over MCP stdio), `sandbox ...`.
+//! over MCP stdio), `sandbox ...`, and the client of a running node's HTTP API: `login`,
+//! `agent create|list|chat|delete`.
 //!
-//! Exit codes: 0 after a clean (signalled) shutdown; 1 when the node fails at run time
-//! (cannot listen, cannot create its data directory, its root supervisor gave up); 2 for a
-//! usage or configuration error.
+//! Exit codes: 0 after a clean (signalled) shutdown or a client command that succeeded; 1
+//! when the node fails at run time (cannot listen, cannot create its data directory, its
+//! root supervisor gave up), or when a client command fails (the node is unreachable,
+//! refuses the request, or the turn fails); 2 for a usage or configuration error (no
+//! usable token included).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,8 +18,15 @@ use crate::config::{Config, Overrides};
 use crate::node;
 
 mod agent;
+mod api_error;
+mod client;
+mod credentials;
+mod login;
 mod mcp;
+mod remote;
 mod sandbox;
+mod sse;
+mod table;
 
 /// Process exit status of a node that shut down cleanly.
 pub const EXIT_OK: u8 = 0;
@@ -37,7 +47,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the node: supervision tree, HTTP API and metrics, until SIGINT or SIGTERM.
     Serve(ServeArgs),
-    /// Run an agent from the command line.
+    /// Log in to a node and save its token for the commands that talk to it.
+    Login(login::LoginArgs),
+    /// Agents: run one here, or create, list, talk with and delete those of a node.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
     /// The node as an MCP server: its tools offered to an MCP client over stdio.
@@ -77,6 +89,7 @@ impl ServeArgs {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Login(args) => login::run(&args),
         Command::Agent(command) => agent::run(command),
         Command::Mcp(command) => mcp::run(command),
         Command::Sandbox(command) => sandbox::run(command),
@@ -192,6 +205,53 @@ mod tests {
         assert_eq!(args.config, Some(PathBuf::from("n.toml")));
         assert_eq!(args.tools, ["time.*", "fs.read"]);
         assert_eq!(args.data_dir, None);
+    }
+
+    #[test]
+    fn client_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "neuroflow-node",
+            "agent",
+            "chat",
+            "helper",
+            "what",
+            "time?",
+            "--conversation",
+            "new",
+            "--url",
+            "https://node.example/",
+        ])
+        .unwrap();
+        let Command::Agent(agent::AgentCommand::Chat(args)) = cli.command else {
+            panic!("not agent chat: {:?}", cli.command);
+        };
+        assert_eq!(args.message, ["what", "time?"]);
+        assert_eq!(args.conversation.as_deref(), Some("new"));
+        assert_eq!(args.node.url.to_string(), "https://node.example");
+
+        let cli = Cli::try_parse_from(["neuroflow-node", "login", "--username", "ops"]).unwrap();
+        let Command::Login(args) = cli.command else {
+            panic!("not login: {:?}", cli.command);
+        };
+        assert_eq!(args.username, "ops");
+    }
+
+    #[test]
+    fn a_spec_file_and_spec_flags_do_not_mix() {
+        let err = Cli::try_parse_from([
+            "neuroflow-node",
+            "agent",
+            "create",
+            "--file",
+            "spec.json",
+            "--model",
+            "m",
+        ])
+        .unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(EXIT_CONFIG));
+        let err = Cli::try_parse_from(["neuroflow-node", "agent", "create"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(EXIT_CONFIG));
+        assert!(Cli::try_parse_from(["neuroflow-node", "agent", "create", "--file", "-"]).is_ok());
     }
 
     #[test]
