@@ -39,10 +39,15 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let number = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
-    let connections = number(0, 16) as usize;
-    let rounds = number(1, 3) as usize;
-    let seconds = number(2, 4);
+    // `cargo test --all-targets` runs this without `--bench`: a short smoke run then.
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let number = |i: usize, measured: u64, smoke: u64| {
+        let default = if measuring { measured } else { smoke };
+        args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
+    };
+    let connections = number(0, 16, 2) as usize;
+    let rounds = number(1, 3, 1) as usize;
+    let seconds = number(2, 4, 1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -55,8 +60,13 @@ fn main() {
 fn bare_server() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        println!("listening on http://{}", listener.local_addr().expect("addr"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!(
+            "listening on http://{}",
+            listener.local_addr().expect("addr")
+        );
         let _ = std::io::stdout().flush();
         let hello = warp::path!("hello").map(|| "hello");
         let stdin_closed = tokio::task::spawn_blocking(|| {
@@ -89,7 +99,9 @@ impl Server {
             .expect("spawn server");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("listening line");
         let url = line
             .trim()
             .rsplit(' ')
@@ -115,6 +127,9 @@ enum Ask {
     Post(String, Value),
 }
 
+/// What each connection of a target asks, with the token it sends.
+type Load = Vec<(Ask, Option<String>)>;
+
 /// Latencies and count of one round of one target.
 struct Round {
     latencies: Vec<Duration>,
@@ -122,11 +137,7 @@ struct Round {
     elapsed: Duration,
 }
 
-async fn load(
-    http: &reqwest::Client,
-    asks: Vec<(Ask, Option<String>)>,
-    duration: Duration,
-) -> Round {
+async fn load(http: &reqwest::Client, asks: Load, duration: Duration) -> Round {
     let began = Instant::now();
     let deadline = began + duration;
     let mut tasks = JoinSet::new();
@@ -244,10 +255,14 @@ async fn run(connections: usize, rounds: usize, duration: Duration) {
             .send()
             .await
             .expect("create agent");
-        assert!(response.status().is_success(), "agent not created: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "agent not created: {}",
+            response.status()
+        );
     }
 
-    let targets: Vec<(&str, Vec<(Ask, Option<String>)>)> = vec![
+    let targets: Vec<(&str, Load)> = vec![
         (
             "bare GET /hello",
             (0..connections)
@@ -268,7 +283,10 @@ async fn run(connections: usize, rounds: usize, duration: Duration) {
             (0..connections)
                 .map(|i| {
                     let url = format!("{}/api/v1/agents/bench-{i}/messages", node.url);
-                    (Ask::Post(url, json!({"message": "hello"})), Some(token.clone()))
+                    (
+                        Ask::Post(url, json!({"message": "hello"})),
+                        Some(token.clone()),
+                    )
                 })
                 .collect(),
         ),
@@ -307,4 +325,12 @@ async fn run(connections: usize, rounds: usize, duration: Duration) {
         auth.rps / bare.rps.max(f64::EPSILON),
     );
     let _ = std::fs::remove_dir_all(&data);
+    for ((name, _), f) in targets.iter().zip(&all) {
+        assert!(
+            f.errors == 0 && f.requests > 0,
+            "{name}: {} errors, {} answered",
+            f.errors,
+            f.requests
+        );
+    }
 }

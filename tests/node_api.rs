@@ -724,3 +724,132 @@ async fn bodies_are_bounded_and_typed() {
     let openapi: Value = node.get_json(&http, "/api/v1/openapi.json").await;
     assert!(openapi["openapi"].as_str().unwrap().starts_with("3.1"));
 }
+
+#[tokio::test]
+async fn the_first_start_makes_an_admin_and_shows_its_password_once() {
+    let node = NodeBuilder::serve()
+        .env("NEUROFLOW_ADMIN_PASSWORD", "")
+        .start();
+    let stderr = common::eventually(Duration::from_secs(5), "the password line", || async {
+        let stderr = node.process.stderr();
+        stderr.contains("with password").then_some(stderr)
+    })
+    .await;
+    let password = stderr
+        .split("with password ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(password.len() >= 20, "{password:?}");
+    let http = client_as(None);
+    let login = |node: &common::Node| {
+        http.post(node.url("/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": password}))
+            .send()
+    };
+    assert_eq!(login(&node).await.unwrap().status(), 200);
+    // A restart keeps the admin, and says nothing of its password.
+    let node = node.restart(Signal::SIGTERM);
+    assert_eq!(login(&node).await.unwrap().status(), 200);
+    assert!(!node.process.stderr().contains("with password"));
+}
+
+#[tokio::test]
+async fn tokens_may_be_rs256_and_then_hs256_is_refused() {
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
+    let node = NodeBuilder::serve()
+        .config(&format!(
+            "[auth]\nalgorithm = \"RS256\"\nprivate_key = \"{keys}/rsa-private.pem\"\n\
+             public_key = \"{keys}/rsa-public.pem\"\n"
+        ))
+        .start();
+    let http = client_as(None);
+    let login: Value = http
+        .post(node.url("/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let issued = login["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(issued).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let me = http
+        .get(node.url("/api/v1/auth/me"))
+        .bearer_auth(issued)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    // An HS256 token, even one keyed with the public key, is refused.
+    let public = std::fs::read(format!("{keys}/rsa-public.pem")).unwrap();
+    let claims = json!({"sub": "admin", "role": "admin", "iss": "neuroflow", "iat": 1, "exp": 99999999999u64});
+    for key in [public.as_slice(), common::JWT_SECRET.as_bytes()] {
+        let forged = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(key),
+        )
+        .unwrap();
+        let response = http
+            .get(node.url("/api/v1/auth/me"))
+            .bearer_auth(forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn operators_run_commands_in_sandboxes() {
+    let node = NodeBuilder::serve().start();
+    let body =
+        json!({"command": "sh", "args": ["-c", "read x; echo got $x; exit 3"], "stdin": "it\n"});
+    let viewer = client_as(Some(Role::Viewer));
+    let response = viewer
+        .post(node.url("/api/v1/sandboxes/exec"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let http = client_as(Some(Role::Operator));
+    let response = http
+        .post(node.url("/api/v1/sandboxes/exec"))
+        .json(&json!({"command": "true", "profile": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let refused: Value = response.json().await.unwrap();
+    assert_eq!(refused["error"]["field"], "profile");
+
+    let response = http
+        .post(node.url("/api/v1/sandboxes/exec"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    if response.status() == 503 && !common::require_isolation() {
+        let body: Value = response.json().await.unwrap();
+        eprintln!("skipping the sandbox run: {}", body["error"]["message"]);
+        return;
+    }
+    assert_eq!(response.status(), 200);
+    let outcome: Value = response.json().await.unwrap();
+    assert_eq!(outcome["end"], "exited", "{outcome}");
+    assert_eq!(outcome["exit_code"], 3, "{outcome}");
+    assert_eq!(outcome["stdout"], "got it\n", "{outcome}");
+    let listed: Value = node.get_json(&client(), "/api/v1/sandboxes").await;
+    assert!(
+        listed["profiles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("standard")),
+        "{listed}"
+    );
+}

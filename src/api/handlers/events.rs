@@ -118,3 +118,33 @@ async fn stream(
     }
     let _ = tx.send(Message::close()).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use neuroflow_kit::protocol::agent::AgentEvent;
+
+    use super::*;
+
+    fn event(agent: &str, conversation: &str) -> TurnEvent {
+        TurnEvent {
+            agent: agent.into(),
+            conversation: conversation.into(),
+            turn_id: None,
+            event: AgentEvent::TextDelta { text: "x".into() },
+        }
+    }
+
+    #[test]
+    fn filters_keep_the_named_agent_and_conversation() {
+        let all: Filters = Request::query_of("access_token=t").unwrap();
+        assert!(all.keeps(&event("a", "c1")));
+        let agent: Filters = Request::query_of("agent=a").unwrap();
+        assert!(agent.keeps(&event("a", "c1")));
+        assert!(!agent.keeps(&event("b", "c1")));
+        let both: Filters = Request::query_of("agent=a&conversation=c2").unwrap();
+        assert!(both.keeps(&event("a", "c2")));
+        assert!(!both.keeps(&event("a", "c1")));
+        assert!(!both.keeps(&event("b", "c2")));
+        assert!(Request::query_of::<Filters>("colour=red").is_err());
+    }
+}
