@@ -93,9 +93,9 @@ pub struct McpConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct McpServeConfig {
-    /// Whether the node's HTTP listener answers MCP at `path`. Off unless asked for: the
-    /// face has no authentication yet, and the tools it offers act on the node's behalf
-    /// (files, sandboxes, HTTP), so any process that reaches the listener could use them.
+    /// Whether the node's HTTP listener answers MCP at `path` (to callers with an
+    /// operator's token). Off unless asked for: the tools it offers act on the node's
+    /// behalf (files, sandboxes, HTTP).
     pub http: bool,
     pub path: String,
     /// Tools offered (`*` wildcards); all of the node's when empty.

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use neuroflow::api::mcp::{HttpSettings, McpHttp, filter};
+use neuroflow::auth::{Role, TokenIssuer};
+use neuroflow::config::Secret;
 use neuroflow::{Config, Node};
 use neuroflow_router::mcp::serve::{McpFace, ToolsCatalog};
 use neuroflow_router::{Tools, spec, tool_fn};
@@ -19,6 +21,7 @@ use rmcp::model::{
 };
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceError, ServiceExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -46,8 +49,12 @@ fn client_config() -> ClientConfig {
     .with_protocol_version(ProtocolVersion::V_2025_11_25)
 }
 
-async fn connect_http(url: &str) -> Client {
-    let transport = StreamableHttpClientTransport::from_uri(url.to_string());
+async fn connect_http(url: &str, token: Option<&str>) -> Client {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(token) = token {
+        config = config.auth_header(token);
+    }
+    let transport = StreamableHttpClientTransport::from_config(config);
     within("initialize over HTTP", client_config().serve(transport))
         .await
         .expect("the face accepts the session")
@@ -58,7 +65,19 @@ fn node_config(data_dir: &Path) -> Config {
     config.node.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.node.data_dir = data_dir.to_path_buf();
     config.mcp.serve.http = true;
+    config.auth.jwt_secret = Some(Secret(JWT_SECRET.into()));
     config
+}
+
+/// The node's HS256 secret in these tests, so that they can mint tokens.
+const JWT_SECRET: &str = "face-test-secret-face-test-secret-012345";
+
+fn token(role: Role) -> String {
+    TokenIssuer::hs256(JWT_SECRET.as_bytes(), Duration::from_secs(600))
+        .unwrap()
+        .issue("face-test", role)
+        .unwrap()
+        .token
 }
 
 /// `test.echo` (its text), `test.trace` (the traceparent it ran under), `test.caller`.
@@ -158,10 +177,12 @@ async fn raw_http(addr: SocketAddr, request: &str) -> (u16, String) {
     .await
 }
 
+/// An initialize request to `path` with `host`, as an operator.
 fn initialize_post(host: &str, path: &str) -> String {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"rebinding-test","version":"1.0.0"}}}"#;
     format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nAuthorization: Bearer {}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        token(Role::Operator),
         body.len()
     )
 }
@@ -176,7 +197,21 @@ async fn a_node_serves_its_tools_at_mcp() {
         .expect("the node starts");
     register_test_tools(node.tools());
     let addr = node.local_addr().expect("the node listens");
-    let client = connect_http(&format!("http://{addr}/mcp")).await;
+    let url = format!("http://{addr}/mcp");
+    // The face acts with the node's tools: no token, or a viewer's, is refused.
+    for (token, status) in [(None, "401"), (Some(token(Role::Viewer)), "403")] {
+        let transport = StreamableHttpClientTransportConfig::with_uri(url.clone());
+        let transport = match &token {
+            Some(token) => transport.auth_header(token.clone()),
+            None => transport,
+        };
+        let refused = client_config()
+            .serve(StreamableHttpClientTransport::from_config(transport))
+            .await;
+        let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains(status), "{status}: {error}");
+    }
+    let client = connect_http(&url, Some(&token(Role::Operator))).await;
 
     let info = client.peer_info().expect("initialized");
     assert_eq!(info.protocol_version, ProtocolVersion::V_2025_11_25);
@@ -251,7 +286,11 @@ async fn a_node_serves_its_tools_at_mcp() {
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"neuroflow_http_requests_total{route="/mcp",status="403"} 1"#),
+        metrics.contains(r#"neuroflow_http_requests_total{route="/mcp",status="403"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"neuroflow_http_requests_total{route="/mcp",status="401"} 1"#),
         "{metrics}"
     );
 
@@ -288,7 +327,7 @@ async fn an_embedded_node_serves_a_subset_of_its_tools_through_the_bridge() {
             .run(),
     );
 
-    let client = connect_http(&format!("http://{addr}/mcp")).await;
+    let client = connect_http(&format!("http://{addr}/mcp"), None).await;
     assert_eq!(tool_names(&client).await, ["test.echo", "time.now"]);
     let echoed = call_tool(&client, call("test.echo", json!({"text": "subset"}))).await;
     assert_eq!(text(&echoed), "subset");
