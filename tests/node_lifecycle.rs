@@ -262,7 +262,7 @@ fn help_lists_only_existing_subcommands() {
     // `sandbox-init` is started by the node only and stays hidden.
     assert_eq!(
         commands,
-        ["serve", "agent", "mcp", "sandbox", "help"],
+        ["serve", "login", "agent", "mcp", "sandbox", "help"],
         "{help}"
     );
     let output = Command::new(BIN).args(["mcp", "--help"]).output().unwrap();

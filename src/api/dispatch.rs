@@ -145,3 +145,83 @@ fn miss_response(miss: &Miss, method: &Method, path: &str) -> Response {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use neuroflow_kit::metrics::Metrics;
+    use neuroflow_kit::supervisor::{ChildSpec, SupervisorHandle};
+    use neuroflow_router::{RouterConfig, Tools};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::api::{ApiContext, ApiParts};
+    use crate::auth::{Auth, TokenIssuer};
+    use crate::config::{Config, Secret};
+    use crate::node::telemetry::{MetricsActor, NodeMetrics};
+    use crate::store::Store;
+
+    const SECRET: &str = "dispatch-test-secret-dispatch-test-0123";
+
+    /// A context whose tree never started: the state of the API in the moments between
+    /// the server starting and the node attaching its services.
+    fn unstarted(dir: &std::path::Path) -> ApiContext {
+        let registry = Metrics::new().unwrap();
+        let metrics = NodeMetrics::register(registry.clone(), "x", Instant::now()).unwrap();
+        let actor_metrics = metrics.clone();
+        let (_never_started, handle) = ChildSpec::actor("metrics", move || {
+            let metrics = actor_metrics.clone();
+            (MetricsActor { metrics }, ())
+        });
+        let mut config = Config::default();
+        config.auth.jwt_secret = Some(Secret(SECRET.into()));
+        config.debug.test_hooks = true;
+        let auth = Auth::new(&config.auth, dir, Store::open(dir).unwrap()).unwrap();
+        ApiContext::new(ApiParts {
+            version: "x",
+            node_metrics: metrics,
+            metrics_actor: handle,
+            root: SupervisorHandle::new("node"),
+            tools: Tools::build(RouterConfig::default(), &registry)
+                .unwrap()
+                .tools,
+            registry,
+            auth,
+            config,
+        })
+    }
+
+    #[tokio::test]
+    async fn answers_503_before_the_node_has_started() {
+        let dir = std::env::temp_dir().join(format!("neuroflow-dispatch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ctx = unstarted(&dir);
+        let token = TokenIssuer::hs256(SECRET.as_bytes(), Duration::from_secs(60))
+            .unwrap()
+            .issue("admin", Role::Admin)
+            .unwrap()
+            .token;
+        for (method, path) in [
+            ("GET", "/healthz"),
+            ("GET", "/metrics"),
+            ("GET", "/api/v1/node/tree"),
+            ("GET", "/api/v1/agents"),
+            ("GET", "/api/v1/node/summary"),
+            ("POST", "/api/v1/node/actors/telemetry/metrics/fail"),
+        ] {
+            let response = warp::test::request()
+                .method(method)
+                .path(path)
+                .header("authorization", format!("Bearer {token}"))
+                .reply(&api(ctx.clone()))
+                .await;
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            if path.starts_with("/api/") {
+                let body: Value = serde_json::from_slice(response.body()).unwrap();
+                assert_eq!(body["error"]["code"], "unavailable", "{path}: {body}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -80,7 +80,7 @@ impl ApiClient {
             .build()
             .map_err(|err| ClientError::Transport {
                 what: "cannot set up an HTTP client".into(),
-                reason: describe(&err),
+                reason: neuroflow_kit::error_chain(&err),
             })?;
         Ok(Self { http, base, token })
     }
@@ -209,7 +209,7 @@ impl ApiClient {
         } else {
             ClientError::Transport {
                 what: what.into(),
-                reason: describe(err),
+                reason: neuroflow_kit::error_chain(err),
             }
         }
     }
@@ -239,18 +239,6 @@ pub fn is_json(response: &Response) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"))
-}
-
-/// A reqwest error with its causes, which its `Display` alone leaves out.
-fn describe(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The innermost causes of a connection failure ("tcp connect error: Connection

@@ -25,7 +25,6 @@ mod login;
 mod mcp;
 mod remote;
 mod sandbox;
-mod sse;
 mod table;
 
 /// Process exit status of a node that shut down cleanly.

@@ -19,6 +19,7 @@
 pub mod actor;
 pub mod codec;
 pub mod envelope;
+mod error_chain;
 pub mod metrics;
 pub mod propagation;
 pub mod protocol;
@@ -28,5 +29,6 @@ pub mod trace_context;
 
 pub use actor::{Actor, ActorError, ActorHandle, CallError, Ctx};
 pub use envelope::{ActorPath, Envelope, MessageId, Timestamp};
+pub use error_chain::error_chain;
 pub use recipient::Recipient;
 pub use trace_context::TraceContext;

@@ -15,7 +15,7 @@ use warp::reply::Reply;
 use warp::sse::Event;
 
 use super::agents::find;
-use super::users::check_len;
+use super::users::{check_identifier, check_len};
 use super::{Answer, ok};
 use crate::api::ApiContext;
 use crate::api::error::ApiError;
@@ -56,7 +56,7 @@ pub async fn send(ctx: &ApiContext, mut req: Request) -> Answer {
         None => agent.state.conversation_id(),
         Some("new") => neuroflow_agent::agent::new_conversation_id(),
         Some(id) => {
-            check_conversation_id(id)?;
+            check_identifier("conversation", id, MAX_CONVERSATION_ID)?;
             // An id the agent has not used starts a conversation of that id; one of
             // another agent's is not this agent's to continue.
             if let Some(found) = ctx.agents()?.store().conversation(id).await?
@@ -176,21 +176,6 @@ fn sse_event(event: &AgentEvent) -> Event {
 pub fn cancel(ctx: &ApiContext, name: &str) -> Answer {
     let agent = find(ctx, name)?;
     ok(&serde_json::json!({ "cancelled": agent.state.cancel() }))
-}
-
-fn check_conversation_id(id: &str) -> Result<(), ApiError> {
-    let valid = (1..=MAX_CONVERSATION_ID).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "conversation",
-            "a conversation id the API gave, or \"new\"",
-        ))
-    }
 }
 
 fn turn_failed(message: String) -> ApiError {

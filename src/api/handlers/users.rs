@@ -108,7 +108,7 @@ struct NewUser {
 /// `POST /api/v1/users`
 pub async fn create(ctx: &ApiContext, mut req: Request) -> Answer {
     let body: NewUser = req.json().await?;
-    check_name("username", &body.username)?;
+    check_identifier("username", &body.username, 64)?;
     check_len("password", &body.password, 8, 1024)?;
     let user = ctx
         .auth()
@@ -131,9 +131,9 @@ pub fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<(),
     }
 }
 
-/// `value` is a name: 1 to 64 letters, digits, `-` and `_`.
-pub fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
-    let valid = (1..=64).contains(&value.len())
+/// `value` is 1 to `max` letters, digits, `-` and `_`.
+pub fn check_identifier(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    let valid = (1..=max).contains(&value.len())
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -142,7 +142,7 @@ pub fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::invalid(
             field,
-            format!("{value:?}: use 1-64 letters, digits, '-' and '_'"),
+            format!("{value:?}: use 1-{max} letters, digits, '-' and '_'"),
         ))
     }
 }

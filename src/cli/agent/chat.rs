@@ -12,7 +12,7 @@ use serde_json::json;
 use super::turn_view::{Step, TurnView};
 use crate::cli::client::{ApiClient, ClientError, is_json};
 use crate::cli::remote::{self, CommandError, NodeArgs};
-use crate::cli::sse::SseParser;
+use neuroflow_agent::sse::SseParser;
 
 /// Bound on one event of the stream (a tool's result travels in one).
 const MAX_EVENT_BYTES: usize = 4 << 20;
@@ -122,7 +122,7 @@ async fn turn(
             Some(bytes) => parser
                 .feed(bytes, &mut events)
                 .map_err(|e| bad(e.to_string()))?,
-            None => parser.finish(),
+            None => parser.finish(&mut events),
         }
         for event in events.drain(..) {
             let result = match view.show(&event, &mut out, &mut err).map_err(bad)? {

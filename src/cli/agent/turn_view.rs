@@ -7,7 +7,7 @@ use neuroflow_kit::protocol::agent::AgentEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cli::sse::SseEvent;
+use neuroflow_agent::sse::SseEvent;
 
 /// The first event of a streamed turn.
 #[derive(Deserialize)]
@@ -40,7 +40,7 @@ impl TurnView {
         out: &mut impl Write,
         err: &mut impl Write,
     ) -> Result<Step, String> {
-        if event.name == "turn" {
+        if event.event == "turn" {
             let start: TurnStart =
                 serde_json::from_str(&event.data).map_err(|e| format!("its `turn` event: {e}"))?;
             self.conversation = Some(start.conversation);
@@ -54,7 +54,7 @@ impl TurnView {
             "final",
             "error",
         ];
-        if !AGENT_EVENTS.contains(&event.name.as_str()) {
+        if !AGENT_EVENTS.contains(&event.event.as_str()) {
             return Ok(Step::Going);
         }
         let agent_event = agent_event(event)?;
@@ -86,13 +86,13 @@ impl TurnView {
 /// event's name stands in for a missing tag.
 fn agent_event(event: &SseEvent) -> Result<AgentEvent, String> {
     let mut data: Value = serde_json::from_str(&event.data)
-        .map_err(|e| format!("its `{}` event: {e}", event.name))?;
+        .map_err(|e| format!("its `{}` event: {e}", event.event))?;
     if let Value::Object(fields) = &mut data {
         fields
             .entry("type")
-            .or_insert_with(|| Value::from(event.name.clone()));
+            .or_insert_with(|| Value::from(event.event.clone()));
     }
-    serde_json::from_value(data).map_err(|e| format!("its `{}` event: {e}", event.name))
+    serde_json::from_value(data).map_err(|e| format!("its `{}` event: {e}", event.event))
 }
 
 #[cfg(test)]
@@ -101,7 +101,7 @@ mod tests {
 
     fn event(name: &str, data: &str) -> SseEvent {
         SseEvent {
-            name: name.into(),
+            event: name.into(),
             data: data.into(),
         }
     }

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ProviderError;
 use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
-use super::sse::{SseEvent, SseParser};
+use crate::sse::{SseEvent, SseParser};
 
 /// How much of an error body is kept for the message.
 const ERROR_BODY_EXCERPT: usize = 2048;
@@ -57,7 +57,7 @@ impl HttpClient {
             .read_timeout(Duration::from_millis(opts.idle_timeout_ms))
             .default_headers(headers)
             .build()
-            .map_err(|e| ProviderError::Config(describe(&e)))?;
+            .map_err(|e| ProviderError::Config(neuroflow_kit::error_chain(&e)))?;
         Ok(Self { client, opts })
     }
 
@@ -113,7 +113,9 @@ impl HttpClient {
                     }
                     (err, retry_after)
                 }
-                Err(e) if e.is_builder() => return Err(ProviderError::Config(describe(&e))),
+                Err(e) if e.is_builder() => {
+                    return Err(ProviderError::Config(neuroflow_kit::error_chain(&e)));
+                }
                 Err(e) if e.is_timeout() => {
                     // No connection in time, or no response headers within the idle
                     // timeout (a local server loading a model can be that slow).
@@ -124,7 +126,10 @@ impl HttpClient {
                     };
                     (ProviderError::Timeout(Duration::from_millis(ms)), None)
                 }
-                Err(e) => (ProviderError::Transport(describe(&e)), None),
+                Err(e) => (
+                    ProviderError::Transport(neuroflow_kit::error_chain(&e)),
+                    None,
+                ),
             };
             let Some(wait) = policy.delay(attempt, retry_after) else {
                 return Err(failure);
@@ -164,7 +169,10 @@ impl HttpClient {
                     ProviderError::Timeout(Duration::from_millis(self.opts.idle_timeout_ms))
                 } else {
                     ProviderError::Truncated {
-                        what: format!("the connection broke mid-stream: {}", describe(&e)),
+                        what: format!(
+                            "the connection broke mid-stream: {}",
+                            neuroflow_kit::error_chain(&e)
+                        ),
                     }
                 }
             })?;
@@ -176,7 +184,9 @@ impl HttpClient {
                             limit: self.opts.max_response_bytes,
                         });
                     }
-                    parser.feed(bytes, &mut events)?;
+                    parser
+                        .feed(bytes, &mut events)
+                        .map_err(|e| ProviderError::malformed(e.to_string()))?;
                 }
                 None => parser.finish(&mut events),
             }
@@ -203,16 +213,4 @@ async fn excerpt(mut resp: reqwest::Response) -> String {
     }
     buf.truncate(ERROR_BODY_EXCERPT);
     String::from_utf8_lossy(&buf).trim().to_string()
-}
-
-/// A reqwest error with its causes, which its `Display` alone leaves out.
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -24,7 +24,6 @@ mod pricing;
 mod retry;
 mod rules;
 mod scripted;
-mod sse;
 mod template;
 mod wire_names;
 

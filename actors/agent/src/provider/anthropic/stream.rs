@@ -5,9 +5,9 @@ use serde::Deserialize;
 
 use crate::provider::assemble::Assembly;
 use crate::provider::error::ProviderError;
-use crate::provider::sse::SseEvent;
 use crate::provider::wire_names::WireNames;
 use crate::provider::{StopReason, clip};
+use crate::sse::SseEvent;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use crate::provider::assemble::Assembly;
 use crate::provider::error::ProviderError;
-use crate::provider::sse::SseEvent;
 use crate::provider::wire_names::WireNames;
 use crate::provider::{StopReason, clip};
+use crate::sse::SseEvent;
 
 #[derive(Deserialize)]
 struct WireChunk {

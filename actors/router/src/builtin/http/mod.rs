@@ -239,12 +239,5 @@ impl Fetch {
 
 /// A reqwest error with its causes (where the useful part, like a refused redirect, is).
 fn describe(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.chars().take(1000).collect()
+    neuroflow_kit::error_chain(err).chars().take(1000).collect()
 }

@@ -1,24 +1,32 @@
 //! A small server-sent-events parser with bounded buffers.
 //!
-//! Written here rather than taken from a crate because the parser must refuse a line or
-//! event past a size bound (an LLM server is outside input), and the two APIs we read
-//! use only `event:` and `data:` fields, which fit in a few dozen lines. Follows the
-//! WHATWG event-stream rules: lines end in LF, CRLF or CR; `:` starts a comment; one
-//! optional space after the field's colon is dropped; data lines join with LF; a blank
-//! line dispatches the event.
-
-use super::error::ProviderError;
+//! Used for the LLM providers' streams and by the CLI for the node's own turns. Written
+//! here rather than taken from a crate because the parser must refuse a line or event past
+//! a size bound (the server is outside input), and the streams we read use only `event:`
+//! and `data:` fields, which fit in a few dozen lines. Follows the WHATWG event-stream
+//! rules: lines end in LF, CRLF or CR; `:` starts a comment; one optional space after the
+//! field's colon is dropped; data lines join with LF; a blank line dispatches the event.
+//! The stream may arrive in any pieces, a line or a UTF-8 character cut between two.
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SseEvent {
+pub struct SseEvent {
     /// The `event:` field (empty when the server sent none).
     pub event: String,
     pub data: String,
 }
 
+/// Why a stream cannot be read as events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SseError {
+    #[error("event-stream event longer than {0} bytes")]
+    TooLarge(usize),
+    #[error("event-stream line is not UTF-8")]
+    NotUtf8,
+}
+
 /// Turns bytes into events, holding at most `max_event` bytes of an unfinished event.
-pub(crate) struct SseParser {
+pub struct SseParser {
     max_event: usize,
     line: Vec<u8>,
     /// The previous byte was CR, so an LF right after it ends nothing.
@@ -41,7 +49,7 @@ impl SseParser {
     }
 
     /// Parses `bytes`, appending complete events to `out`.
-    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
         for &b in bytes {
             let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
             match b {
@@ -49,10 +57,7 @@ impl SseParser {
                 b'\n' | b'\r' => self.end_line(out)?,
                 _ => {
                     if self.line.len() + self.data.len() >= self.max_event {
-                        return Err(ProviderError::malformed(format!(
-                            "event-stream event longer than {} bytes",
-                            self.max_event
-                        )));
+                        return Err(SseError::TooLarge(self.max_event));
                     }
                     self.line.push(b);
                 }
@@ -69,14 +74,13 @@ impl SseParser {
         self.dispatch(out);
     }
 
-    fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
+    fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
         if self.line.is_empty() {
             self.dispatch(out);
             return Ok(());
         }
         let line = std::mem::take(&mut self.line);
-        let line = String::from_utf8(line)
-            .map_err(|_| ProviderError::malformed("event-stream line is not UTF-8"))?;
+        let line = String::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
         if line.starts_with(':') {
             return Ok(());
         }
@@ -148,13 +152,30 @@ mod tests {
         let mut p = SseParser::new(16);
         let mut out = Vec::new();
         let err = p.feed(&[b'x'; 64], &mut out).unwrap_err();
-        assert!(matches!(err, ProviderError::Malformed { .. }), "{err}");
+        assert_eq!(err, SseError::TooLarge(16));
     }
 
     #[test]
     fn invalid_utf8_is_malformed() {
         let mut p = SseParser::new(16);
         let err = p.feed(b"data: \xff\n", &mut Vec::new()).unwrap_err();
-        assert!(matches!(err, ProviderError::Malformed { .. }), "{err}");
+        assert_eq!(err, SseError::NotUtf8);
+    }
+
+    #[test]
+    fn a_character_cut_between_pieces_is_whole_again() {
+        let input = "event: text_delta\ndata: {\"text\":\"héllo → ☃\"}\n\n";
+        for piece in 1..input.len() {
+            let got = parse_in_pieces(input, piece);
+            assert_eq!(got.len(), 1, "piece size {piece}");
+            assert_eq!(got[0].data, "{\"text\":\"héllo → ☃\"}");
+        }
+    }
+
+    #[test]
+    fn empty_data_lines_and_fields_without_colon_count() {
+        let got = parse_in_pieces("data\ndata:\ndata: x\n\n", 3);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].data, "\n\nx");
     }
 }
