@@ -15,3 +15,25 @@ pub enum MetricsReply {
     /// Prometheus text exposition format, version 0.0.4.
     Text(String),
 }
+
+/// Requests to the span exporter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExporterMsg {
+    /// Export every span queued so far, then answer with the counters.
+    Flush,
+    /// The counters, now.
+    Status,
+}
+
+/// What the span exporter has done since the node started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExporterStatus {
+    /// Spans the collector accepted.
+    pub exported: u64,
+    /// Spans refused at the queue because it was full.
+    pub dropped: u64,
+    /// Spans given up on after every retry failed.
+    pub failed: u64,
+    /// Spans waiting in the queue.
+    pub queued: u64,
+}

@@ -1,0 +1,207 @@
+//! The exporter actor: drains the span queue in batches into a sink.
+//!
+//! Its pump runs in a task the actor owns; the queue's receiver sits behind a mutex the
+//! pump holds while it runs, so a restarted actor's pump takes it over where the last one
+//! left it. Stopping the actor sends what is still queued once more, within a bound.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use neuroflow_kit::actor::{Actor, ActorError, Ctx};
+use neuroflow_kit::protocol::telemetry::{ExporterMsg, ExporterStatus};
+use opentelemetry_sdk::trace::SpanData;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::metrics::ExporterMetrics;
+use crate::queue::SpanInbox;
+use crate::sink::SpanSink;
+
+/// How batches are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportSettings {
+    /// Most spans in one batch.
+    pub max_batch: usize,
+    /// Longest a span waits for its batch to fill before the batch goes anyway.
+    pub linger: Duration,
+    /// Bound on sending what is left when the actor stops.
+    pub final_flush: Duration,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        Self {
+            max_batch: 512,
+            linger: Duration::from_secs(1),
+            final_flush: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Sends the node's finished spans to its collector.
+pub struct ExporterActor {
+    pub inbox: SpanInbox,
+    pub sink: Arc<dyn SpanSink>,
+    pub settings: ExportSettings,
+}
+
+impl ExporterActor {
+    /// Kind label of the exporter actor.
+    pub const KIND: &'static str = "telemetry.exporter";
+}
+
+/// A running pump, and how many spans it has taken but not yet settled.
+pub struct Pump {
+    task: JoinHandle<()>,
+    in_flight: Arc<AtomicU64>,
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Actor for ExporterActor {
+    const KIND: &'static str = ExporterActor::KIND;
+    type Msg = ExporterMsg;
+    type Reply = ExporterStatus;
+    type State = Pump;
+    type Args = ();
+
+    async fn started(&self, _: &Ctx<Self>, (): ()) -> Result<Pump, ActorError> {
+        let in_flight = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(pump(
+            self.inbox.clone(),
+            self.sink.clone(),
+            self.settings,
+            in_flight.clone(),
+        ));
+        Ok(Pump { task, in_flight })
+    }
+
+    async fn handle(
+        &self,
+        _: &Ctx<Self>,
+        msg: ExporterMsg,
+        pump: &mut Pump,
+    ) -> Result<ExporterStatus, ActorError> {
+        if msg == ExporterMsg::Flush {
+            // The pump sends a partial batch at once when nothing more is queued; wait
+            // (bounded) until the queue and the batch in flight are settled.
+            let deadline = Instant::now() + self.settings.linger * 2 + Duration::from_secs(30);
+            while Instant::now() < deadline
+                && (self.inbox.metrics.queued.get() > 0
+                    || pump.in_flight.load(Ordering::Acquire) > 0)
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        Ok(status(&self.inbox.metrics))
+    }
+
+    async fn stopped(&self, _: &Ctx<Self>, pump: &mut Pump) {
+        pump.task.abort();
+        // The aborted pump's guard is released once its task is dropped; then what is
+        // left goes in one last batch.
+        let left = async {
+            let mut rx = self.inbox.rx.lock().await;
+            let mut batch = Vec::new();
+            while let Ok(span) = rx.try_recv() {
+                batch.push(span);
+            }
+            if !batch.is_empty() {
+                let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+                self.inbox.metrics.queued.sub(n);
+                send(&*self.sink, &self.inbox.metrics, batch).await;
+            }
+        };
+        if tokio::time::timeout(self.settings.final_flush, left)
+            .await
+            .is_err()
+        {
+            tracing::warn!("spans still queued at shutdown were not all sent in time");
+        }
+    }
+}
+
+fn status(metrics: &ExporterMetrics) -> ExporterStatus {
+    ExporterStatus {
+        exported: metrics.exported.get(),
+        dropped: metrics.dropped.get(),
+        failed: metrics.failed.get(),
+        queued: u64::try_from(metrics.queued.get()).unwrap_or(0),
+    }
+}
+
+/// Takes batches off the queue and sends them, until the queue closes or the task is
+/// aborted.
+async fn pump(
+    inbox: SpanInbox,
+    sink: Arc<dyn SpanSink>,
+    settings: ExportSettings,
+    in_flight: Arc<AtomicU64>,
+) {
+    let mut rx = inbox.rx.lock().await;
+    loop {
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        fill(&mut rx, &mut batch, settings).await;
+        let n = batch.len() as u64;
+        in_flight.store(n, Ordering::Release);
+        inbox
+            .metrics
+            .queued
+            .sub(i64::try_from(n).unwrap_or(i64::MAX));
+        send(&*sink, &inbox.metrics, batch).await;
+        in_flight.store(0, Ordering::Release);
+    }
+}
+
+/// Adds to `batch` what comes within the linger, up to the batch size; a queue that runs
+/// dry ends the wait early, so that a quiet node's spans do not sit out the linger.
+async fn fill(
+    rx: &mut mpsc::Receiver<SpanData>,
+    batch: &mut Vec<SpanData>,
+    settings: ExportSettings,
+) {
+    let deadline = tokio::time::Instant::now() + settings.linger;
+    while batch.len() < settings.max_batch {
+        match rx.try_recv() {
+            Ok(span) => batch.push(span),
+            Err(mpsc::error::TryRecvError::Disconnected) => return,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Give spans ending right now (the rest of a request) a moment to join.
+                match tokio::time::timeout_at(
+                    deadline.min(tokio::time::Instant::now() + Duration::from_millis(50)),
+                    rx.recv(),
+                )
+                .await
+                {
+                    Ok(Some(span)) => batch.push(span),
+                    Ok(None) | Err(_) => return,
+                }
+            }
+        }
+    }
+}
+
+/// Sends one batch and counts what became of it.
+async fn send(sink: &dyn SpanSink, metrics: &ExporterMetrics, batch: Vec<SpanData>) {
+    let n = batch.len() as u64;
+    let began = Instant::now();
+    let result = sink.export(batch).await;
+    metrics
+        .export_seconds
+        .observe(began.elapsed().as_secs_f64());
+    match result {
+        Ok(()) => metrics.exported.inc_by(n),
+        Err(e) => {
+            metrics.failed.inc_by(n);
+            tracing::warn!(spans = n, error = %e, "span batch not exported");
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! # neuroflow-exporter
+//!
+//! Finished spans leave the node through two pieces:
+//!
+//! ```text
+//! tracing spans ─▶ tracing-opentelemetry ─▶ SDK tracer (sampler) ─▶ SpanQueue ──bounded──▶ ExporterActor ─▶ OTLP/HTTP collector
+//!                                                                   (drops counted)          (batches, SDK retries, counts)
+//! ```
+//!
+//! - [`SpanQueue`] is the SDK's span processor: it hands each finished span to a bounded
+//!   channel and never blocks the code that ended it; a full queue drops the span and
+//!   counts it.
+//! - [`ExporterActor`] (supervised under the node's `telemetry`) drains the queue in
+//!   batches and sends them through a [`SpanSink`], in production OTLP/HTTP protobuf
+//!   ([`OtlpSink`], `opentelemetry-otlp` with its retry policy). A restarted actor picks
+//!   up the same queue. With the collector down the node keeps working: the queue fills,
+//!   further spans are dropped, and `neuroflow_exporter_spans_total` says how many.
+
+mod actor;
+mod metrics;
+mod queue;
+mod sink;
+
+pub use actor::{ExportSettings, ExporterActor};
+pub use metrics::ExporterMetrics;
+pub use queue::{SpanInbox, SpanQueue, span_queue};
+pub use sink::{OtlpSink, SinkFuture, SpanSink};
