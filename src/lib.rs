@@ -12,7 +12,7 @@
 //! - [`node`]: the node's supervision tree and its lifecycle ([`node::Node`]);
 //! - [`api`]: the HTTP API, served by a supervised actor;
 //! - [`cli`]: the `neuroflow-node` command line;
-//! - [`logging`] and [`shutdown`]: log output and the signals that stop a node.
+//! - [`observability`] and [`shutdown`]: logs and traces, and the signals that stop a node.
 
 pub use neuroflow_kit as kit;
 
@@ -20,8 +20,8 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod logging;
 pub mod node;
+pub mod observability;
 pub mod runtime;
 pub mod shutdown;
 pub mod store;

@@ -12,6 +12,12 @@ use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::path::FullPath;
 use warp::reply::Response;
 
+use std::time::Instant;
+
+use neuroflow_kit::TraceContext;
+use neuroflow_kit::propagation;
+use tracing::Instrument;
+
 use super::error::ApiError;
 use super::request::{BodyStream, Request};
 use super::routes::{self, Access, Miss, Op};
@@ -58,35 +64,71 @@ async fn dispatch(
     body: BodyStream,
     ctx: ApiContext,
 ) -> Response {
-    let (label, response) = match routes::resolve(&method, path.as_str(), ctx.test_hooks()) {
-        Err(miss) => (miss.label(), miss_response(&miss, &method, path.as_str())),
-        Ok(matched) => {
-            let route = matched.route;
-            let response = match authenticate(&ctx, route.access, route.op, &headers, &query) {
-                Err(e) => e.into_response(),
-                Ok(claims) => {
-                    let req = Request {
-                        params: matched.params,
-                        query,
-                        headers,
-                        remote,
-                        claims,
-                        body: std::sync::Mutex::new(body),
-                        max_body: ctx.config().api.max_body_bytes,
-                    };
-                    handlers::handle(&ctx, route.op, req)
-                        .await
-                        .unwrap_or_else(ApiError::into_response)
+    let began = Instant::now();
+    let resolved = routes::resolve(&method, path.as_str(), ctx.test_hooks());
+    let label = match &resolved {
+        Ok(matched) => matched.route.path,
+        Err(miss) => miss.label(),
+    };
+    // The server span of the request (HTTP semantic conventions), continuing the caller's
+    // trace when it sent a `traceparent`.
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = %format_args!("{method} {label}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = label,
+        url.path = path.as_str(),
+        client.address = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    if let Some(remote) = remote {
+        span.record("client.address", remote.ip().to_string());
+    }
+    let trace = incoming_trace(&headers);
+    let answer = async {
+        match resolved {
+            Err(miss) => miss_response(&miss, &method, path.as_str()),
+            Ok(matched) => {
+                let route = matched.route;
+                match authenticate(&ctx, route.access, route.op, &headers, &query) {
+                    Err(e) => e.into_response(),
+                    Ok(claims) => {
+                        let req = Request {
+                            params: matched.params,
+                            query,
+                            headers,
+                            remote,
+                            claims,
+                            body: std::sync::Mutex::new(body),
+                            max_body: ctx.config().api.max_body_bytes,
+                        };
+                        handlers::handle(&ctx, route.op, req)
+                            .await
+                            .unwrap_or_else(ApiError::into_response)
+                    }
                 }
-            };
-            (route.path, response)
+            }
         }
     };
-    let status = response.status();
+    let response = match trace {
+        Some(trace) => propagation::with_trace(trace, span.clone(), answer).await,
+        None => answer.instrument(span.clone()).await,
+    };
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
     ctx.node_metrics()
-        .record_http_request(label, status.as_u16());
-    tracing::debug!(%method, path = path.as_str(), route = label, status = status.as_u16(), "http request");
+        .record_http_request(label, status, began.elapsed().as_secs_f64());
+    tracing::debug!(%method, path = path.as_str(), route = label, status, "http request");
     response
+}
+
+/// The caller's trace context, from its `traceparent` and `tracestate` headers (W3C Trace
+/// Context); a malformed one is ignored, as the standard asks.
+fn incoming_trace(headers: &HeaderMap) -> Option<TraceContext> {
+    let parent = headers.get("traceparent")?.to_str().ok()?;
+    let state = headers.get("tracestate").and_then(|v| v.to_str().ok());
+    TraceContext::parse(parent, state).ok()
 }
 
 /// The caller's claims if the route wants a token (and the token allows the route).

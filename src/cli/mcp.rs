@@ -49,8 +49,8 @@ pub fn run(command: McpCommand) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    // To stderr (see `logging`): stdout is the protocol's.
-    crate::logging::init(&config.log);
+    // To stderr (see `observability`): stdout is the protocol's.
+    crate::observability::init(&config);
     let runtime = match super::async_runtime(None, EXIT_FAILURE) {
         Ok(runtime) => runtime,
         Err(code) => return code,

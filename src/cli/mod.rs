@@ -133,7 +133,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    crate::logging::init(&config.log);
+    crate::observability::init(&config);
     let runtime = match async_runtime(None, EXIT_FAILURE) {
         Ok(runtime) => runtime,
         Err(code) => return code,

@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 use tracing_subscriber::filter::Targets;
 
 mod api;
+mod telemetry;
 pub use api::{ApiConfig, AuthConfig, ENV_ADMIN_PASSWORD, ENV_JWT_SECRET, JwtAlgorithm, Secret};
+pub use telemetry::{ENV_OTLP_ENDPOINT, TelemetryConfig};
 
 /// Environment variable overriding `node.listen`.
 pub const ENV_LISTEN: &str = "NEUROFLOW_LISTEN";
@@ -74,6 +76,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// `[auth]`: users, tokens and who may call what.
     pub auth: AuthConfig,
+    /// `[telemetry]`: traces to an OTLP collector.
+    pub telemetry: TelemetryConfig,
     pub debug: DebugConfig,
 }
 
@@ -370,6 +374,9 @@ impl Config {
                 .map_err(|m| bad(ENV_SHUTDOWN_TIMEOUT, &v, m))?;
             self.node.shutdown_timeout_secs = secs;
         }
+        if let Some(v) = get(ENV_OTLP_ENDPOINT) {
+            self.telemetry.otlp_endpoint = Some(v);
+        }
         if let Some(v) = get(ENV_JWT_SECRET) {
             self.auth.jwt_secret = Some(Secret(v));
         }
@@ -474,6 +481,7 @@ impl Config {
         }
         self.api.validate().map_err(|(key, m)| err(key, m))?;
         self.auth.validate().map_err(|(key, m)| err(key, m))?;
+        self.telemetry.validate().map_err(|(key, m)| err(key, m))?;
         for (name, profile) in &self.sandbox.profiles {
             let key = format!("sandbox.profiles.{name}");
             if Profile::builtin(name).is_some() {

@@ -33,6 +33,9 @@ use neuroflow_kit::metrics::{Metrics, MetricsError};
 use neuroflow_kit::supervisor::{RootExit, Supervisor, SupervisorHandle};
 use tokio::task::JoinHandle;
 
+use neuroflow_exporter::{ExportSettings, ExporterActor, OtlpSink, SpanSink};
+use neuroflow_kit::supervisor::ChildSpec;
+
 use crate::api::HttpServer;
 use crate::auth::Auth;
 use crate::config::Config;
@@ -90,6 +93,7 @@ pub struct Node {
     agents: Agents,
     tools: Tools,
     mcp: McpServers,
+    exporter: Option<ActorHandle<ExporterActor>>,
     /// Kept open for the node's whole life: every HTTP server incarnation serves a duplicate.
     _listener: Option<Arc<TcpListener>>,
 }
@@ -142,6 +146,7 @@ impl Node {
         let providers =
             agents::providers(&config.providers, &config.pricing).map_err(NodeError::Setup)?;
         let auth = Auth::new(&config.auth, data_dir, store.clone()).map_err(NodeError::Auth)?;
+        let exporter = exporter(config, &registry)?;
         if http {
             bootstrap_admin(&auth, config).await?;
         }
@@ -154,6 +159,7 @@ impl Node {
             router: router.tools.clone(),
             registry: registry.clone(),
             auth,
+            exporter: exporter.as_ref().map(|(spec, _)| spec.clone()),
         });
         let root = tree.root;
         let root_join = Supervisor::start_root_with(tree.spec, registry.clone(), &root)
@@ -173,15 +179,16 @@ impl Node {
             .find(|(name, _)| *name == "agents")
             .map(|(_, handle)| handle.clone())
             .ok_or_else(|| NodeError::Start("the tree has no agents supervisor".into()))?;
-        let agents = Agents::new(
-            agents_supervisor,
+        let agents = Agents::new(agents::AgentsParts {
+            supervisor: agents_supervisor,
             providers,
-            router.tools.clone(),
-            tools::recipient(router.tools.clone()),
-            Duration::from_millis(config.tools.timeout_ms),
-            node_tools.mcp.clone(),
-            store.clone(),
-        );
+            tools: router.tools.clone(),
+            tool_recipient: tools::recipient(router.tools.clone()),
+            tool_timeout: Duration::from_millis(config.tools.timeout_ms),
+            mcp: node_tools.mcp.clone(),
+            store: store.clone(),
+            metrics: Some(neuroflow_agent::agent::AgentMetrics::register(&registry)?),
+        });
         let _ = late_agents.set(agents.clone());
         tree.api.attach(agents.clone(), sandboxes.clone());
         let restored = agents
@@ -219,6 +226,7 @@ impl Node {
             agents,
             tools: router.tools.clone(),
             mcp: node_tools.mcp,
+            exporter: exporter.map(|(_, handle)| handle),
             _listener: listener,
         })
     }
@@ -274,6 +282,11 @@ impl Node {
     /// The node's MCP servers: add and remove servers, their status, resources, prompts.
     pub fn mcp(&self) -> &McpServers {
         &self.mcp
+    }
+
+    /// The span exporter (`node/telemetry/exporter`), when traces go to a collector.
+    pub fn exporter(&self) -> Option<&ActorHandle<ExporterActor>> {
+        self.exporter.as_ref()
     }
 
     /// The HTTP server actor (`node/api/http`).
@@ -334,6 +347,44 @@ pub async fn serve(config: Config) -> Result<(), NodeError> {
         announce(addr);
     }
     node.run_until(signals.recv()).await
+}
+
+/// The exporter actor's spec, when `[telemetry] otlp_endpoint` is set and this process
+/// installed the span pipeline ([`crate::observability::init`]).
+fn exporter(
+    config: &Config,
+    registry: &Metrics,
+) -> Result<Option<(ChildSpec, ActorHandle<ExporterActor>)>, NodeError> {
+    let telemetry = &config.telemetry;
+    let Some(endpoint) = &telemetry.otlp_endpoint else {
+        return Ok(None);
+    };
+    let Some(pipeline) = crate::observability::pipeline() else {
+        tracing::warn!(
+            endpoint,
+            "telemetry.otlp_endpoint is set but this process's tracing subscriber is not the node's; no spans are exported"
+        );
+        return Ok(None);
+    };
+    pipeline.inbox.metrics().register(registry)?;
+    let sink: Arc<dyn SpanSink> = Arc::new(
+        OtlpSink::http(
+            endpoint,
+            Duration::from_millis(telemetry.export_timeout_ms),
+            telemetry.export_retries,
+            &pipeline.resource,
+        )
+        .map_err(NodeError::Setup)?,
+    );
+    let inbox = pipeline.inbox.clone();
+    Ok(Some(ChildSpec::actor(tree::EXPORTER, move || {
+        let actor = ExporterActor {
+            inbox: inbox.clone(),
+            sink: sink.clone(),
+            settings: ExportSettings::default(),
+        };
+        (actor, ())
+    })))
 }
 
 /// Creates the `admin` user on first start. A generated password is shown once, on

@@ -7,7 +7,7 @@ use std::time::Instant;
 use neuroflow_kit::actor::{Actor, ActorError, Ctx};
 use neuroflow_kit::metrics::{Metrics, MetricsError};
 use neuroflow_kit::protocol::telemetry::{MetricsMsg, MetricsReply};
-use prometheus::{Gauge, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
 
 /// The node-level families, registered once per node in its [`Metrics`] registry (not per
 /// actor incarnation: registering twice would fail).
@@ -17,11 +17,13 @@ pub struct NodeMetrics {
     started: Instant,
     uptime: Gauge,
     http_requests: IntCounterVec,
+    http_seconds: HistogramVec,
 }
 
 impl NodeMetrics {
-    /// Registers `neuroflow_node_info`, `neuroflow_node_uptime_seconds` and
-    /// `neuroflow_http_requests_total` in `registry`.
+    /// Registers `neuroflow_node_info`, `neuroflow_node_uptime_seconds`,
+    /// `neuroflow_http_requests_total` and `neuroflow_http_request_duration_seconds` in
+    /// `registry`.
     pub fn register(
         registry: Arc<Metrics>,
         version: &str,
@@ -46,11 +48,23 @@ impl NodeMetrics {
             ),
             &["route", "status"],
         )?)?;
+        let http_seconds = registry.register(HistogramVec::new(
+            HistogramOpts::new(
+                "neuroflow_http_request_duration_seconds",
+                "Time from a request's arrival to its response's head (a stream's body may go on), by route and status.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0, 60.0, 300.0,
+            ]),
+            &["route", "status"],
+        )?)?;
         Ok(Self {
             registry,
             started,
             uptime,
             http_requests,
+            http_seconds,
         })
     }
 
@@ -59,11 +73,16 @@ impl NodeMetrics {
         self.started
     }
 
-    /// Counts one answered HTTP request. `route` must come from a bounded set.
-    pub fn record_http_request(&self, route: &str, status: u16) {
+    /// Counts one answered HTTP request and how long it took. `route` must come from a
+    /// bounded set.
+    pub fn record_http_request(&self, route: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
         self.http_requests
-            .with_label_values(&[route, &status.to_string()])
+            .with_label_values(&[route, &status])
             .inc();
+        self.http_seconds
+            .with_label_values(&[route, &status])
+            .observe(seconds);
     }
 
     /// The whole registry as Prometheus text, with the uptime brought up to date.
@@ -119,7 +138,7 @@ mod tests {
     async fn renders_node_and_actor_families() {
         let registry = Metrics::new().unwrap();
         let metrics = NodeMetrics::register(registry.clone(), "9.9.9", Instant::now()).unwrap();
-        metrics.record_http_request("/healthz", 200);
+        metrics.record_http_request("/healthz", 200, 0.002);
         let (spec, handle) = ChildSpec::actor("metrics", move || {
             (
                 MetricsActor {

@@ -36,6 +36,7 @@ pub const SUPERVISORS: [&str; 6] = ["telemetry", "sandboxes", "tools", "agents",
 pub const METRICS: &str = "metrics";
 /// Name of the HTTP server actor under `api`.
 pub const HTTP: &str = "http";
+pub const EXPORTER: &str = "exporter";
 
 /// What the tree needs from the node.
 pub struct Parts {
@@ -51,6 +52,8 @@ pub struct Parts {
     pub router: Tools,
     pub registry: Arc<Metrics>,
     pub auth: Auth,
+    /// The span exporter, when the node sends traces to a collector.
+    pub exporter: Option<ChildSpec>,
 }
 
 /// The root's spec and the handles of what it will run.
@@ -109,7 +112,12 @@ pub fn build(parts: Parts) -> Tree {
     for name in SUPERVISORS {
         let mut child = supervisor(name);
         match name {
-            "telemetry" => child = child.child(metrics_spec.clone()),
+            "telemetry" => {
+                child = child.child(metrics_spec.clone());
+                if let Some(exporter) = &parts.exporter {
+                    child = child.child(exporter.clone());
+                }
+            }
             "api" => {
                 if let Some((http_spec, _)) = &http {
                     child = child.child(http_spec.clone());

@@ -162,6 +162,7 @@ async fn fixture(spec: AgentSpec, steps: Vec<Step>) -> Fixture {
         node_spent: Arc::default(),
         journal: None,
         events: None,
+        metrics: None,
     };
     let state = AgentState::new(spec);
     let factory_state = state.clone();

@@ -13,6 +13,7 @@ use neuroflow_kit::metrics::{Metrics, MetricsError};
 use neuroflow_kit::protocol::sandbox::{EndReason, ExecOutcome, SandboxMsg, SandboxReply};
 use neuroflow_kit::supervisor::{ChildSpec, Restart, SupervisorError, SupervisorHandle};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use tracing::Instrument;
 
 use crate::sandbox::Sandbox;
 
@@ -47,16 +48,41 @@ impl Actor for SandboxActor {
     ) -> Result<SandboxReply, ActorError> {
         let SandboxMsg::Exec(req) = msg;
         let profile = self.sandbox.profile().name.clone();
-        Ok(match self.sandbox.exec(req).await {
+        let span = tracing::info_span!(
+            "sandbox.exec",
+            otel.name = %format_args!("sandbox.exec {}", req.command),
+            neuroflow.sandbox.profile = %profile,
+            process.executable.name = %req.command,
+            neuroflow.sandbox.end_reason = tracing::field::Empty,
+            process.exit.code = tracing::field::Empty,
+            neuroflow.sandbox.wall_time_us = tracing::field::Empty,
+            neuroflow.sandbox.cpu_time_us = tracing::field::Empty,
+            neuroflow.sandbox.peak_memory_bytes = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let result = self.sandbox.exec(req).instrument(span.clone()).await;
+        Ok(match result {
             Ok(outcome) => {
+                span.record("neuroflow.sandbox.end_reason", outcome.end.as_str());
+                if let Some(code) = outcome.exit_code {
+                    span.record("process.exit.code", code);
+                }
+                span.record("neuroflow.sandbox.wall_time_us", outcome.usage.wall_time_us);
+                span.record("neuroflow.sandbox.cpu_time_us", outcome.usage.cpu_time_us);
+                span.record(
+                    "neuroflow.sandbox.peak_memory_bytes",
+                    outcome.usage.peak_memory_bytes,
+                );
                 if let Some(m) = &self.metrics {
                     m.observe(&profile, &outcome);
                 }
                 SandboxReply::Done(outcome)
             }
             Err(err) => {
+                let layer = err.layer_name().unwrap_or("none");
+                span.record("error.type", layer);
                 if let Some(m) = &self.metrics {
-                    m.refused(&profile, err.layer_name().unwrap_or("none"));
+                    m.refused(&profile, layer);
                 }
                 SandboxReply::Refused((&err).into())
             }

@@ -56,10 +56,14 @@ pub fn filter(
         .and(warp::any().map(move || (ctx.clone(), shutdown.clone())))
         .map(
             |ws: Ws, headers: HeaderMap, query: String, (ctx, shutdown)| {
+                let began = std::time::Instant::now();
                 let response = upgrade(ws, &headers, query, &ctx, shutdown)
                     .unwrap_or_else(ApiError::into_response);
-                ctx.node_metrics()
-                    .record_http_request(LABEL, response.status().as_u16());
+                ctx.node_metrics().record_http_request(
+                    LABEL,
+                    response.status().as_u16(),
+                    began.elapsed().as_secs_f64(),
+                );
                 response
             },
         )

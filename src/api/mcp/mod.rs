@@ -237,12 +237,18 @@ pub fn node_filter(
     let http = McpHttp::new(McpFace::new(catalog), &settings, cancel).with_gate(gate);
     let label: Arc<str> = Arc::from(path.as_str());
     let api = api.clone();
-    filter(http, &path).map(move |response: Response| {
-        let status = response.status().as_u16();
-        api.node_metrics().record_http_request(&label, status);
-        tracing::debug!(route = %label, status, "mcp request");
-        response
-    })
+    // The clock starts when the face's filter has matched the path; the request counts
+    // under the face's path.
+    warp::any()
+        .map(std::time::Instant::now)
+        .and(filter(http, &path))
+        .map(move |began: std::time::Instant, response: Response| {
+            let status = response.status().as_u16();
+            api.node_metrics()
+                .record_http_request(&label, status, began.elapsed().as_secs_f64());
+            tracing::debug!(route = %label, status, "mcp request");
+            response
+        })
 }
 
 /// `path` if the face can be served there: absolute, and not shadowing an API route.

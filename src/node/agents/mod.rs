@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use neuroflow_agent::agent::{AgentActor, AgentDeps, AgentState};
+use neuroflow_agent::agent::{AgentActor, AgentDeps, AgentMetrics, AgentState};
 use neuroflow_agent::provider::{LlmProvider, Pricing, ProviderConfig, build_provider};
 use neuroflow_kit::ActorHandle;
 use neuroflow_kit::protocol::agent::{AgentSpec, TurnEvent, Usage};
@@ -122,33 +122,42 @@ pub fn providers(
     Ok(providers)
 }
 
+/// What the node's agents are made of.
+pub struct AgentsParts {
+    /// The `agents` supervisor.
+    pub supervisor: SupervisorHandle,
+    pub providers: HashMap<String, Arc<dyn LlmProvider>>,
+    pub tools: Tools,
+    /// The router, as agents call it.
+    pub tool_recipient: Recipient<RouterMsg, RouterReply>,
+    /// Longest a tool call (and a turn of an agent called as a tool) may take.
+    pub tool_timeout: Duration,
+    /// Where context resources are read from.
+    pub mcp: McpServers,
+    pub store: Store,
+    pub metrics: Option<AgentMetrics>,
+}
+
 impl Agents {
-    pub fn new(
-        supervisor: SupervisorHandle,
-        providers: HashMap<String, Arc<dyn LlmProvider>>,
-        tools: Tools,
-        tool_recipient: Recipient<RouterMsg, RouterReply>,
-        tool_timeout: Duration,
-        mcp: McpServers,
-        store: Store,
-    ) -> Self {
+    pub fn new(parts: AgentsParts) -> Self {
         let events = broadcast::channel(NODE_EVENT_BUFFER).0;
         Self {
             inner: Arc::new(Inner {
-                supervisor,
+                supervisor: parts.supervisor,
                 deps: AgentDeps {
-                    providers: Arc::new(providers),
-                    tools: tool_recipient,
-                    tool_timeout,
+                    providers: Arc::new(parts.providers),
+                    tools: parts.tool_recipient,
+                    tool_timeout: parts.tool_timeout,
                     node_spent: Arc::default(),
                     journal: None,
                     events: Some(events.clone()),
+                    metrics: parts.metrics,
                 },
-                tools,
-                mcp,
-                turn_timeout: tool_timeout,
+                tools: parts.tools,
+                mcp: parts.mcp,
+                turn_timeout: parts.tool_timeout,
                 running: Mutex::new(BTreeMap::new()),
-                store,
+                store: parts.store,
                 events,
                 changes: tokio::sync::Mutex::new(()),
             }),
@@ -261,6 +270,7 @@ impl Agents {
         // The supervisor refuses a second child of the same name, so of two racing starts
         // only one gets here.
         self.running().insert(name.clone(), agent.clone());
+        self.count_running();
         // Registering can only fail on a duplicate name, i.e. a tool of that name exists.
         if let Err(e) = self.inner.tools.register(self.as_tool(&agent)) {
             tracing::warn!(agent = %name, error = %e, "agent not exposed as a tool");
@@ -302,11 +312,18 @@ impl Agents {
         &self.inner.store
     }
 
+    fn count_running(&self) {
+        if let Some(metrics) = &self.inner.deps.metrics {
+            metrics.agents.set(self.running().len() as i64);
+        }
+    }
+
     /// Stops an agent and forgets it (its tool goes too); `false` if there was none.
     pub async fn remove(&self, name: &str) -> bool {
         let Some(agent) = self.running().remove(name) else {
             return false;
         };
+        self.count_running();
         agent.state.cancel();
         self.inner.tools.unregister(&tool_name(name));
         let _ = self

@@ -15,9 +15,11 @@
 //! without one, the conversations switched away from are kept in memory.
 
 mod journal;
+mod metrics;
 mod turn;
 
 pub use journal::{Journal, JournalEntry, JournalFuture};
+pub use metrics::AgentMetrics;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -51,6 +53,8 @@ pub struct AgentDeps {
     pub journal: Option<Arc<dyn Journal>>,
     /// The node's stream of every agent's events, if anyone may watch it.
     pub events: Option<broadcast::Sender<TurnEvent>>,
+    /// LLM calls and turns, counted, when the node keeps metrics.
+    pub metrics: Option<AgentMetrics>,
 }
 
 /// An agent's memory, kept across restarts of its actor.

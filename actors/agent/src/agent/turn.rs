@@ -8,6 +8,7 @@ use neuroflow_kit::protocol::router::{
     RouterMsg, RouterReply, ToolCallRequest, ToolOutput, ToolSpec,
 };
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::{AgentDeps, AgentState, JournalEntry};
 use crate::provider::{CancellationToken, LlmChunk, LlmRequest};
@@ -20,10 +21,46 @@ pub(super) struct TurnRequest {
 }
 
 pub(super) async fn run(state: &AgentState, deps: &AgentDeps, req: TurnRequest) -> AgentReply {
+    let name = &state.spec().name;
+    // GenAI conventions: the agent's turn is an `invoke_agent` span; its LLM calls and
+    // tool executions are its children.
+    let span = tracing::info_span!(
+        "agent.turn",
+        otel.name = %format_args!("invoke_agent {name}"),
+        gen_ai.operation.name = "invoke_agent",
+        gen_ai.agent.name = %name,
+        gen_ai.conversation.id = tracing::field::Empty,
+        neuroflow.turn.steps = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    let reply = run_in(state, deps, req, &span)
+        .instrument(span.clone())
+        .await;
+    match &reply {
+        AgentReply::Answer { steps, .. } => {
+            span.record("neuroflow.turn.steps", steps);
+        }
+        _ => {
+            span.record("error.type", "turn_failed");
+        }
+    }
+    if let Some(metrics) = &deps.metrics {
+        metrics.turn(matches!(reply, AgentReply::Answer { .. }));
+    }
+    reply
+}
+
+async fn run_in(
+    state: &AgentState,
+    deps: &AgentDeps,
+    req: TurnRequest,
+    span: &tracing::Span,
+) -> AgentReply {
     let conversation = match switch_conversation(state, deps, req.conversation).await {
         Ok(id) => id,
         Err(message) => return AgentReply::TurnFailed { message },
     };
+    span.record("gen_ai.conversation.id", conversation.as_str());
     let cancel = CancellationToken::new();
     state.memory().running = Some(cancel.clone());
     let turn = Turn {
@@ -151,10 +188,18 @@ async fn run_turn(
                 turn.emit(AgentEvent::TextDelta { text });
             }
         };
-        let response = provider
-            .complete(&req, &mut on_chunk, cancel)
-            .await
-            .map_err(|e| e.to_string())?;
+        let began = Instant::now();
+        let response = provider.complete(&req, &mut on_chunk, cancel).await;
+        if let Some(metrics) = &deps.metrics {
+            let usage = response.as_ref().ok().map(|r| &r.usage);
+            metrics.llm_call(
+                &spec.provider,
+                &spec.model,
+                began.elapsed().as_secs_f64(),
+                usage,
+            );
+        }
+        let response = response.map_err(|e| e.to_string())?;
         used.add(&response.usage);
         state.memory().spent.add(&response.usage);
         turn.push(recorded, response.to_message(), Some(response.usage));
@@ -216,29 +261,36 @@ async fn call_tools(
             deps.tool_timeout,
             turn.state.spec().name.clone(),
         );
-        running.spawn(async move {
-            let began = Instant::now();
-            let output = if permitted {
-                let req = ToolCallRequest {
-                    name: call.name.clone(),
-                    arguments: call.arguments.clone(),
-                    timeout_ms: u64::try_from(timeout.as_millis()).ok(),
-                    caller: Some(caller),
+        // The call's task continues the turn's span, so that the router's execute_tool
+        // span (and what it runs) joins the turn's trace.
+        running.spawn(
+            async move {
+                let began = Instant::now();
+                let output = if permitted {
+                    let req = ToolCallRequest {
+                        name: call.name.clone(),
+                        arguments: call.arguments.clone(),
+                        timeout_ms: u64::try_from(timeout.as_millis()).ok(),
+                        caller: Some(caller),
+                    };
+                    match tools.call(RouterMsg::Call(req), timeout).await {
+                        Ok(RouterReply::Result(Ok(output))) => output,
+                        Ok(RouterReply::Result(Err(e))) => e.as_output(),
+                        Ok(other) => {
+                            ToolOutput::error(format!("unexpected router reply {other:?}"))
+                        }
+                        Err(e) => ToolOutput::error(format!("tool router unavailable: {e}")),
+                    }
+                } else {
+                    ToolOutput::error(format!(
+                        "tool {:?} is not available to this agent",
+                        call.name
+                    ))
                 };
-                match tools.call(RouterMsg::Call(req), timeout).await {
-                    Ok(RouterReply::Result(Ok(output))) => output,
-                    Ok(RouterReply::Result(Err(e))) => e.as_output(),
-                    Ok(other) => ToolOutput::error(format!("unexpected router reply {other:?}")),
-                    Err(e) => ToolOutput::error(format!("tool router unavailable: {e}")),
-                }
-            } else {
-                ToolOutput::error(format!(
-                    "tool {:?} is not available to this agent",
-                    call.name
-                ))
-            };
-            (index, call, output, began.elapsed())
-        });
+                (index, call, output, began.elapsed())
+            }
+            .in_current_span(),
+        );
     }
     let mut results: Vec<Option<ChatMessage>> = vec![None; calls.len()];
     loop {

@@ -150,16 +150,20 @@ pub trait LlmProvider: Send + Sync {
 }
 
 /// The span of one LLM call, named and attributed after the OpenTelemetry GenAI
-/// semantic conventions; usage is recorded on it when the call ends.
-pub(crate) fn chat_span(system: &str, model: &str) -> tracing::Span {
+/// semantic conventions (a client span, `chat {model}`); usage is recorded on it when the
+/// call ends, and `error.type` if it fails.
+pub(crate) fn chat_span(provider: &str, model: &str) -> tracing::Span {
     tracing::info_span!(
         "chat",
-        otel.name = %format_args!("chat {model}"),
+        otel.name = %format_args!("chat{}{model}", if model.is_empty() { "" } else { " " }),
+        otel.kind = "client",
         gen_ai.operation.name = "chat",
-        gen_ai.system = system,
+        gen_ai.provider.name = provider,
         gen_ai.request.model = model,
         gen_ai.usage.input_tokens = tracing::field::Empty,
         gen_ai.usage.output_tokens = tracing::field::Empty,
+        neuroflow.llm.cost_usd = tracing::field::Empty,
+        error.type = tracing::field::Empty,
     )
 }
 
@@ -168,6 +172,7 @@ pub(crate) fn record_usage(usage: &Usage) {
     let span = tracing::Span::current();
     span.record("gen_ai.usage.input_tokens", usage.input_tokens);
     span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+    span.record("neuroflow.llm.cost_usd", usage.cost_usd);
 }
 
 /// The start of `s` (at most 200 bytes, cut at a character boundary), for error texts

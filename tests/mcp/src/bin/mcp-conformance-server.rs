@@ -14,7 +14,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use neuroflow::api::mcp::{HttpSettings, McpHttp, filter};
-use neuroflow::config::LogConfig;
+use neuroflow::config::Config;
 use neuroflow_router::mcp::serve::McpFace;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    neuroflow::logging::init(&LogConfig::default());
+    neuroflow::observability::init(&Config::default());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

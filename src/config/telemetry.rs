@@ -1,0 +1,85 @@
+//! `[telemetry]`: where the node's traces go, and how many of them.
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable giving `telemetry.otlp_endpoint`.
+pub const ENV_OTLP_ENDPOINT: &str = "NEUROFLOW_OTLP_ENDPOINT";
+
+/// `[telemetry]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP traces URL of a collector (`http://127.0.0.1:4318/v1/traces`); no
+    /// traces are recorded without one.
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces recorded, 0 to 1; a request carrying a sampled `traceparent`
+    /// is recorded whatever this says (parent-based).
+    pub sample_ratio: f64,
+    /// `service.name` of the node's spans.
+    pub service_name: String,
+    /// Finished spans waiting for the exporter at most; past it they are dropped (and
+    /// counted).
+    pub queue_spans: usize,
+    /// Bound on sending one batch, retries included.
+    pub export_timeout_ms: u64,
+    /// Retries of a batch the collector could not take (refused connection, 429, 5xx).
+    pub export_retries: usize,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            sample_ratio: 1.0,
+            service_name: "neuroflow-node".into(),
+            queue_spans: 8192,
+            export_timeout_ms: 10_000,
+            export_retries: 3,
+        }
+    }
+}
+
+impl TelemetryConfig {
+    /// Checks the values; errors are `(key, message)`.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err((
+                "telemetry.sample_ratio",
+                format!("must be between 0 and 1 (got {})", self.sample_ratio),
+            ));
+        }
+        if let Some(url) = &self.otlp_endpoint
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err((
+                "telemetry.otlp_endpoint",
+                format!("must be an http:// or https:// URL (got {url:?})"),
+            ));
+        }
+        if self.service_name.trim().is_empty() {
+            return Err(("telemetry.service_name", "must not be empty".into()));
+        }
+        if !(1..=1_000_000).contains(&self.queue_spans) {
+            return Err((
+                "telemetry.queue_spans",
+                format!("must be between 1 and 1000000 (got {})", self.queue_spans),
+            ));
+        }
+        if !(100..=600_000).contains(&self.export_timeout_ms) {
+            return Err((
+                "telemetry.export_timeout_ms",
+                format!(
+                    "must be between 100 and 600000 (got {})",
+                    self.export_timeout_ms
+                ),
+            ));
+        }
+        if self.export_retries > 10 {
+            return Err((
+                "telemetry.export_retries",
+                format!("must be at most 10 (got {})", self.export_retries),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+//! Logs and traces of the process: `tracing` events to stderr (text, or JSON lines
+//! carrying the trace and span ids), and, with `[telemetry] otlp_endpoint`, spans to an
+//! OpenTelemetry pipeline whose finished spans wait in a bounded queue for the node's
+//! exporter actor.
+//!
+//! ```text
+//! tracing ─┬─▶ fmt layer (log.level) ─▶ stderr
+//!          └─▶ tracing-opentelemetry (neuroflow targets) ─▶ SDK tracer (parent-based ratio sampler) ─▶ SpanQueue ─▶ ExporterActor
+//! ```
+
+mod json;
+
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+use neuroflow_exporter::{ExporterMetrics, SpanInbox, span_queue};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, filter, fmt};
+
+use crate::config::{Config, LogFormat};
+
+/// What the installed pipeline hands the node: the queue's far end, and the resource its
+/// spans describe.
+pub struct Pipeline {
+    pub inbox: SpanInbox,
+    pub resource: Resource,
+    /// Kept so that the tracer stays alive as long as the process.
+    _provider: SdkTracerProvider,
+}
+
+static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+
+/// The span pipeline this process installed, if it installed one.
+pub fn pipeline() -> Option<&'static Pipeline> {
+    PIPELINE.get()
+}
+
+/// Installs the global subscriber. Does nothing if one is already installed (an embedding
+/// application's own, or a second call).
+pub fn init(config: &Config) {
+    let log = &config.log;
+    let fmt_layer = match log.format {
+        LogFormat::Text => fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(log.filter())
+            .boxed(),
+        LogFormat::Json => fmt::layer()
+            .with_writer(std::io::stderr)
+            .event_format(json::JsonWithTrace)
+            .with_filter(log.filter())
+            .boxed(),
+    };
+    let tracing = config.telemetry.otlp_endpoint.is_some().then(|| {
+        let telemetry = &config.telemetry;
+        let resource = Resource::builder()
+            .with_service_name(telemetry.service_name.clone())
+            .with_attribute(KeyValue::new("service.version", crate::VERSION))
+            .with_attribute(KeyValue::new(
+                "service.instance.id",
+                uuid::Uuid::new_v4().to_string(),
+            ))
+            .build();
+        let (queue, inbox) = span_queue(telemetry.queue_spans, ExporterMetrics::new());
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                telemetry.sample_ratio,
+            ))))
+            .with_resource(resource.clone())
+            .with_span_processor(queue)
+            .build();
+        let tracer = provider.tracer("neuroflow");
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            // The node's own spans only: a library's internals (hyper, reqwest) would also
+            // trace the exporter's own requests, in a loop.
+            .with_filter(filter::filter_fn(|meta| {
+                meta.target().starts_with("neuroflow")
+            }));
+        (layer, inbox, resource, provider)
+    });
+    let (otel_layer, pipeline) = match tracing {
+        Some((layer, inbox, resource, provider)) => (
+            Some(layer),
+            Some(Pipeline {
+                inbox,
+                resource,
+                _provider: provider,
+            }),
+        ),
+        None => (None, None),
+    };
+    let installed = tracing_subscriber::registry()
+        .with(fmt_layer)
+        .with(otel_layer)
+        .try_init();
+    // An already installed subscriber is not an error for a library.
+    if installed.is_ok()
+        && let Some(pipeline) = pipeline
+    {
+        let _ = PIPELINE.set(pipeline);
+    }
+}

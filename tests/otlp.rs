@@ -1,0 +1,289 @@
+//! Traces through a real collector: the node binary sends OTLP/HTTP to `rotel` (PyPI), which
+//! forwards to a receiver in this test that decodes the protobuf. One agent turn that calls
+//! a sandboxed tool must arrive as one connected trace: the HTTP request, the turn, the
+//! LLM call, the tool and the sandbox, each span's parent among them (or the caller's),
+//! none orphaned.
+//!
+//! `rotel-agent` is found through `NEUROFLOW_ROTEL` or `PATH`; without it the test skips
+//! with a reason, and fails under `NEUROFLOW_REQUIRE_ROTEL=1` (which `scripts/test` sets
+//! after installing it).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use serde_json::{Value, json};
+use warp::Filter;
+
+use common::{NodeBuilder, TempDir, client, eventually, require_isolation};
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+const RULES: &str = r#"
+[[rule]]
+name = "run"
+contains = ["run"]
+calls = [{ tool = "sandbox.exec", args = { code = "echo traced" } }]
+reply = "It printed {tool_result}"
+"#;
+
+fn rotel() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("NEUROFLOW_ROTEL") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("rotel-agent"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Spans the receiver has decoded, by span id (hex).
+type Received = Arc<Mutex<BTreeMap<String, Span>>>;
+
+/// An OTLP/HTTP receiver on loopback: what the collector forwards lands in `Received`.
+async fn receiver() -> (SocketAddr, Received) {
+    let received: Received = Arc::default();
+    let sink = received.clone();
+    let traces = warp::post()
+        .and(warp::path!("v1" / "traces"))
+        .and(warp::header::optional::<String>("content-encoding"))
+        .and(warp::body::bytes())
+        .map(move |encoding: Option<String>, body: bytes::Bytes| {
+            let body = match encoding.as_deref() {
+                Some("gzip") => {
+                    let mut plain = Vec::new();
+                    let _ = std::io::Read::read_to_end(
+                        &mut flate2::read::GzDecoder::new(&body[..]),
+                        &mut plain,
+                    );
+                    plain
+                }
+                _ => body.to_vec(),
+            };
+            if let Ok(request) = ExportTraceServiceRequest::decode(&body[..]) {
+                let mut spans = sink.lock().unwrap();
+                for span in request
+                    .resource_spans
+                    .into_iter()
+                    .flat_map(|r| r.scope_spans)
+                    .flat_map(|s| s.spans)
+                {
+                    spans.insert(hex(&span.span_id), span);
+                }
+            }
+            let answer = ExportTraceServiceResponse::default().encode_to_vec();
+            warp::reply::with_header(answer, "content-type", "application/x-protobuf")
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(warp::serve(traces).incoming(listener).run());
+    (addr, received)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The collector, killed on drop.
+struct Collector(Child);
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn an_agent_turn_arrives_as_one_connected_trace() {
+    let Some(rotel) = rotel() else {
+        assert!(
+            std::env::var("NEUROFLOW_REQUIRE_ROTEL").as_deref() != Ok("1"),
+            "rotel-agent not found (NEUROFLOW_ROTEL or PATH) and NEUROFLOW_REQUIRE_ROTEL=1"
+        );
+        eprintln!("skipping: rotel-agent not found (set NEUROFLOW_ROTEL or install rotel)");
+        return;
+    };
+    let dir = TempDir::new("otlp");
+    let (receiver_addr, received) = receiver().await;
+    let (http_port, grpc_port) = (free_port(), free_port());
+    let collector = Command::new(&rotel)
+        .args([
+            "start",
+            "--exporter",
+            "otlp",
+            "--otlp-exporter-protocol",
+            "http",
+        ])
+        .arg("--otlp-http-endpoint")
+        .arg(format!("127.0.0.1:{http_port}"))
+        .arg("--otlp-grpc-endpoint")
+        .arg(format!("127.0.0.1:{grpc_port}"))
+        .arg("--otlp-exporter-endpoint")
+        .arg(format!("http://{receiver_addr}"))
+        .arg("--pid-file")
+        .arg(dir.path().join("rotel.pid"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rotel");
+    let _collector = Collector(collector);
+    eventually(
+        Duration::from_secs(10),
+        "the collector listening",
+        || async {
+            std::net::TcpStream::connect(("127.0.0.1", http_port))
+                .ok()
+                .map(drop)
+        },
+    )
+    .await;
+
+    let rules = dir.file("rules.toml", RULES);
+    let node = NodeBuilder::serve()
+        .env(
+            "NEUROFLOW_OTLP_ENDPOINT",
+            &format!("http://127.0.0.1:{http_port}/v1/traces"),
+        )
+        .config(&format!(
+            "[providers.rules]\nkind = \"scripted\"\nrules = \"{}\"\n",
+            rules.display()
+        ))
+        .start();
+    let http = client();
+    let created = http
+        .post(node.url("/api/v1/agents"))
+        .json(&json!({"name": "runner", "provider": "rules", "tools": ["sandbox.*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let answer: Value = http
+        .post(node.url("/api/v1/agents/runner/messages"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&json!({"message": "run it"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = answer["text"].as_str().unwrap_or_default();
+    if !text.contains("traced") && !require_isolation() {
+        eprintln!("skipping: the sandbox could not run here: {answer}");
+        return;
+    }
+    assert!(text.contains("traced"), "{answer}");
+
+    // The turn's spans, once the sandbox's has arrived (the exporter batches for up to 1 s).
+    let spans = eventually(Duration::from_secs(20), "the turn's spans", || async {
+        let spans: Vec<Span> = received
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|s| hex(&s.trace_id) == TRACE_ID)
+            .cloned()
+            .collect();
+        let names: BTreeSet<String> = spans.iter().map(|s| s.name.clone()).collect();
+        let complete = names.iter().any(|n| n.starts_with("sandbox.exec"))
+            && names
+                .iter()
+                .any(|n| n.starts_with("POST /api/v1/agents/{name}/messages"));
+        complete.then_some(spans)
+    })
+    .await;
+    let by_id: BTreeMap<String, &Span> = spans.iter().map(|s| (hex(&s.span_id), s)).collect();
+    eprintln!(
+        "trace {TRACE_ID}: {:?}",
+        spans.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()
+    );
+    let name_of = |id: &str| by_id.get(id).map(|s| s.name.clone());
+    // No orphans: every span's parent is in the trace, or is the caller's span.
+    for span in &spans {
+        let parent = hex(&span.parent_span_id);
+        assert!(
+            parent == CALLER_SPAN || by_id.contains_key(&parent),
+            "span {:?} has parent {parent}, not in the trace: {:?}",
+            span.name,
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+    }
+    // The chain: sandbox ⊂ tool ⊂ turn ⊂ HTTP request ⊂ caller.
+    let ancestors = |span: &Span| {
+        let mut chain = Vec::new();
+        let mut parent = hex(&span.parent_span_id);
+        while let Some(name) = name_of(&parent) {
+            chain.push(name);
+            parent = hex(&by_id[&parent].parent_span_id);
+        }
+        chain
+    };
+    let find = |prefix: &str| {
+        spans
+            .iter()
+            .find(|s| s.name.starts_with(prefix))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {prefix} span among {:?}",
+                    spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+                )
+            })
+    };
+    let sandbox = find("sandbox.exec");
+    let chain = ancestors(sandbox);
+    for expected in [
+        "execute_tool sandbox.exec",
+        "invoke_agent runner",
+        "POST /api/v1/agents/{name}/messages",
+    ] {
+        assert!(
+            chain.iter().any(|n| n == expected),
+            "{expected:?} is not an ancestor of the sandbox span: {chain:?}"
+        );
+    }
+    let chat = find("chat");
+    assert!(ancestors(chat).iter().any(|n| n == "invoke_agent runner"));
+    let attribute = |span: &Span, key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref())
+            .map(|v| format!("{:?}", v.value))
+    };
+    assert!(
+        attribute(chat, "gen_ai.usage.input_tokens").is_some(),
+        "{:?}",
+        chat.attributes
+    );
+    assert!(
+        attribute(sandbox, "neuroflow.sandbox.end_reason").is_some_and(|v| v.contains("exited")),
+        "{:?}",
+        sandbox.attributes
+    );
+    let server = find("POST /api/v1/agents/{name}/messages");
+    assert!(
+        attribute(server, "http.response.status_code").is_some_and(|v| v.contains("200")),
+        "{:?}",
+        server.attributes
+    );
+}
