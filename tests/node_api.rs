@@ -853,3 +853,34 @@ async fn operators_run_commands_in_sandboxes() {
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn json_log_lines_carry_the_request_trace() {
+    let node = NodeBuilder::serve()
+        .config("[log]\nformat = \"json\"\n")
+        .start();
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let response = client()
+        .post(node.url("/api/v1/agents"))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&json!({"name": "logged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let line = common::eventually(Duration::from_secs(5), "the log line", || async {
+        node.process
+            .stderr()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["fields"]["message"] == "agent created")
+    })
+    .await;
+    assert_eq!(line["trace_id"], trace_id, "{line}");
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["fields"]["agent"], "logged", "{line}");
+    assert!(
+        line["span_id"].as_str().is_some_and(|s| s.len() == 16),
+        "{line}"
+    );
+}

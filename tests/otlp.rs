@@ -17,6 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -51,27 +54,61 @@ fn rotel() -> Option<PathBuf> {
 
 /// Spans the receiver has decoded, by span id (hex).
 type Received = Arc<Mutex<BTreeMap<String, Span>>>;
+/// Metric names the receiver has seen, with their number of data points.
+type ReceivedMetrics = Arc<Mutex<BTreeMap<String, usize>>>;
 
-/// An OTLP/HTTP receiver on loopback: what the collector forwards lands in `Received`.
-async fn receiver() -> (SocketAddr, Received) {
+/// A request body, unzipped if the collector gzipped it.
+fn plain(encoding: Option<String>, body: &[u8]) -> Vec<u8> {
+    match encoding.as_deref() {
+        Some("gzip") => {
+            let mut plain = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut plain);
+            plain
+        }
+        _ => body.to_vec(),
+    }
+}
+
+/// An OTLP/HTTP receiver on loopback: what the collector forwards lands in `Received`
+/// and `ReceivedMetrics`.
+async fn receiver() -> (SocketAddr, Received, ReceivedMetrics) {
     let received: Received = Arc::default();
+    let metrics: ReceivedMetrics = Arc::default();
     let sink = received.clone();
+    let metric_sink = metrics.clone();
+    let metric_route = warp::post()
+        .and(warp::path!("v1" / "metrics"))
+        .and(warp::header::optional::<String>("content-encoding"))
+        .and(warp::body::bytes())
+        .map(move |encoding: Option<String>, body: bytes::Bytes| {
+            let body = plain(encoding, &body);
+            if let Ok(request) = ExportMetricsServiceRequest::decode(&body[..]) {
+                let mut seen = metric_sink.lock().unwrap();
+                for metric in request
+                    .resource_metrics
+                    .into_iter()
+                    .flat_map(|r| r.scope_metrics)
+                    .flat_map(|s| s.metrics)
+                {
+                    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+                    let points = match &metric.data {
+                        Some(Data::Sum(s)) => s.data_points.len(),
+                        Some(Data::Gauge(g)) => g.data_points.len(),
+                        Some(Data::Histogram(h)) => h.data_points.len(),
+                        _ => 0,
+                    };
+                    seen.insert(metric.name, points);
+                }
+            }
+            let answer = ExportMetricsServiceResponse::default().encode_to_vec();
+            warp::reply::with_header(answer, "content-type", "application/x-protobuf")
+        });
     let traces = warp::post()
         .and(warp::path!("v1" / "traces"))
         .and(warp::header::optional::<String>("content-encoding"))
         .and(warp::body::bytes())
         .map(move |encoding: Option<String>, body: bytes::Bytes| {
-            let body = match encoding.as_deref() {
-                Some("gzip") => {
-                    let mut plain = Vec::new();
-                    let _ = std::io::Read::read_to_end(
-                        &mut flate2::read::GzDecoder::new(&body[..]),
-                        &mut plain,
-                    );
-                    plain
-                }
-                _ => body.to_vec(),
-            };
+            let body = plain(encoding, &body);
             if let Ok(request) = ExportTraceServiceRequest::decode(&body[..]) {
                 let mut spans = sink.lock().unwrap();
                 for span in request
@@ -88,8 +125,12 @@ async fn receiver() -> (SocketAddr, Received) {
         });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(warp::serve(traces).incoming(listener).run());
-    (addr, received)
+    tokio::spawn(
+        warp::serve(traces.or(metric_route).unify())
+            .incoming(listener)
+            .run(),
+    );
+    (addr, received, metrics)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -125,7 +166,7 @@ async fn an_agent_turn_arrives_as_one_connected_trace() {
         return;
     };
     let dir = TempDir::new("otlp");
-    let (receiver_addr, received) = receiver().await;
+    let (receiver_addr, received, received_metrics) = receiver().await;
     let (http_port, grpc_port) = (free_port(), free_port());
     let collector = Command::new(&rotel)
         .args([
@@ -166,7 +207,8 @@ async fn an_agent_turn_arrives_as_one_connected_trace() {
             &format!("http://127.0.0.1:{http_port}/v1/traces"),
         )
         .config(&format!(
-            "[providers.rules]\nkind = \"scripted\"\nrules = \"{}\"\n",
+            "[telemetry]\nmetrics_interval_secs = 1\n\
+             [providers.rules]\nkind = \"scripted\"\nrules = \"{}\"\n",
             rules.display()
         ))
         .start();
@@ -286,4 +328,46 @@ async fn an_agent_turn_arrives_as_one_connected_trace() {
         "{:?}",
         server.attributes
     );
+
+    // Every request is traced, health checks included.
+    let health = http.get(node.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    eventually(
+        Duration::from_secs(10),
+        "the health check's span",
+        || async {
+            received
+                .lock()
+                .unwrap()
+                .values()
+                .any(|s| s.name == "GET /healthz")
+                .then_some(())
+        },
+    )
+    .await;
+
+    // The node's metrics arrive too, the turn's among them.
+    let metrics = eventually(Duration::from_secs(15), "the node's metrics", || async {
+        let seen = received_metrics.lock().unwrap().clone();
+        let has = |name: &str| seen.get(name).is_some_and(|points| *points > 0);
+        (has("neuroflow_http_requests")
+            && has("neuroflow_llm_tokens")
+            && has("neuroflow_agent_turns")
+            && has("neuroflow_http_request_duration_seconds"))
+        .then_some(seen)
+    })
+    .await;
+    assert!(
+        metrics.contains_key("neuroflow_exporter_spans"),
+        "{metrics:?}"
+    );
+
+    // The page with every family the turn touched passes promtool's lint.
+    let text = node.get_text(&http, "/metrics").await;
+    assert!(text.contains("neuroflow_llm_calls_total{"), "{text}");
+    match common::promtool_check(&text) {
+        Some((ok, report)) => assert!(ok, "promtool check metrics rejected the page:\n{report}"),
+        None if require_isolation() => panic!("promtool is required but not installed"),
+        None => eprintln!("skipping the promtool check: promtool is not installed"),
+    }
 }

@@ -24,6 +24,11 @@ pub struct TelemetryConfig {
     pub export_timeout_ms: u64,
     /// Retries of a batch the collector could not take (refused connection, 429, 5xx).
     pub export_retries: usize,
+    /// OTLP/HTTP metrics URL; by default the traces URL with `/v1/metrics` for
+    /// `/v1/traces`.
+    pub otlp_metrics_endpoint: Option<String>,
+    /// Between two pushes of the node's metrics to the collector.
+    pub metrics_interval_secs: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -35,11 +40,25 @@ impl Default for TelemetryConfig {
             queue_spans: 8192,
             export_timeout_ms: 10_000,
             export_retries: 3,
+            otlp_metrics_endpoint: None,
+            metrics_interval_secs: 15,
         }
     }
 }
 
 impl TelemetryConfig {
+    /// Where metrics go: the configured URL, else the traces URL's `/v1/metrics`.
+    pub fn metrics_endpoint(&self) -> Option<String> {
+        if let Some(url) = &self.otlp_metrics_endpoint {
+            return Some(url.clone());
+        }
+        let traces = self.otlp_endpoint.as_ref()?;
+        Some(match traces.strip_suffix("/v1/traces") {
+            Some(base) => format!("{base}/v1/metrics"),
+            None => format!("{}/v1/metrics", traces.trim_end_matches('/')),
+        })
+    }
+
     /// Checks the values; errors are `(key, message)`.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if !(0.0..=1.0).contains(&self.sample_ratio) {
@@ -71,6 +90,15 @@ impl TelemetryConfig {
                 format!(
                     "must be between 100 and 600000 (got {})",
                     self.export_timeout_ms
+                ),
+            ));
+        }
+        if !(1..=3600).contains(&self.metrics_interval_secs) {
+            return Err((
+                "telemetry.metrics_interval_secs",
+                format!(
+                    "must be between 1 and 3600 (got {})",
+                    self.metrics_interval_secs
                 ),
             ));
         }

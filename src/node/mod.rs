@@ -33,7 +33,9 @@ use neuroflow_kit::metrics::{Metrics, MetricsError};
 use neuroflow_kit::supervisor::{RootExit, Supervisor, SupervisorHandle};
 use tokio::task::JoinHandle;
 
-use neuroflow_exporter::{ExportSettings, ExporterActor, OtlpSink, SpanSink};
+use neuroflow_exporter::{
+    ExportSettings, ExporterActor, MetricsPush, MetricsSource, OtlpSink, SpanSink,
+};
 use neuroflow_kit::supervisor::ChildSpec;
 
 use crate::api::HttpServer;
@@ -353,7 +355,7 @@ pub async fn serve(config: Config) -> Result<(), NodeError> {
 /// installed the span pipeline ([`crate::observability::init`]).
 fn exporter(
     config: &Config,
-    registry: &Metrics,
+    registry: &Arc<Metrics>,
 ) -> Result<Option<(ChildSpec, ActorHandle<ExporterActor>)>, NodeError> {
     let telemetry = &config.telemetry;
     let Some(endpoint) = &telemetry.otlp_endpoint else {
@@ -376,12 +378,29 @@ fn exporter(
         )
         .map_err(NodeError::Setup)?,
     );
+    let metrics = match telemetry.metrics_endpoint() {
+        Some(url) => Some(MetricsSource {
+            registry: registry.clone(),
+            push: Arc::new(
+                MetricsPush::new(
+                    &url,
+                    Duration::from_millis(telemetry.export_timeout_ms),
+                    &pipeline.resource,
+                    std::time::SystemTime::now(),
+                )
+                .map_err(NodeError::Setup)?,
+            ),
+            interval: Duration::from_secs(telemetry.metrics_interval_secs),
+        }),
+        None => None,
+    };
     let inbox = pipeline.inbox.clone();
     Ok(Some(ChildSpec::actor(tree::EXPORTER, move || {
         let actor = ExporterActor {
             inbox: inbox.clone(),
             sink: sink.clone(),
             settings: ExportSettings::default(),
+            metrics: metrics.clone(),
         };
         (actor, ())
     })))

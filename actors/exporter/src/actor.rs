@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::metrics::ExporterMetrics;
+use crate::otlp_metrics::MetricsPush;
 use crate::queue::SpanInbox;
 use crate::sink::SpanSink;
 
@@ -39,11 +40,20 @@ impl Default for ExportSettings {
     }
 }
 
-/// Sends the node's finished spans to its collector.
+/// Sends the node's finished spans to its collector, and its metrics when asked to.
 pub struct ExporterActor {
     pub inbox: SpanInbox,
     pub sink: Arc<dyn SpanSink>,
     pub settings: ExportSettings,
+    pub metrics: Option<MetricsSource>,
+}
+
+/// The node's registry, pushed to a collector every `interval`.
+#[derive(Clone)]
+pub struct MetricsSource {
+    pub registry: Arc<neuroflow_kit::metrics::Metrics>,
+    pub push: Arc<MetricsPush>,
+    pub interval: Duration,
 }
 
 impl ExporterActor {
@@ -51,15 +61,20 @@ impl ExporterActor {
     pub const KIND: &'static str = "telemetry.exporter";
 }
 
-/// A running pump, and how many spans it has taken but not yet settled.
+/// A running pump, and how many spans it has taken but not yet settled; and the
+/// metrics push, if any.
 pub struct Pump {
     task: JoinHandle<()>,
     in_flight: Arc<AtomicU64>,
+    metrics_task: Option<JoinHandle<()>>,
 }
 
 impl Drop for Pump {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(task) = &self.metrics_task {
+            task.abort();
+        }
     }
 }
 
@@ -78,7 +93,15 @@ impl Actor for ExporterActor {
             self.settings,
             in_flight.clone(),
         ));
-        Ok(Pump { task, in_flight })
+        let metrics_task = self
+            .metrics
+            .clone()
+            .map(|source| tokio::spawn(push_metrics(source, self.inbox.metrics.clone())));
+        Ok(Pump {
+            task,
+            in_flight,
+            metrics_task,
+        })
     }
 
     async fn handle(
@@ -184,6 +207,24 @@ async fn fill(
                     Ok(Some(span)) => batch.push(span),
                     Ok(None) | Err(_) => return,
                 }
+            }
+        }
+    }
+}
+
+/// Pushes the registry every interval, for as long as the actor runs.
+async fn push_metrics(source: MetricsSource, counters: ExporterMetrics) {
+    let mut tick = tokio::time::interval(source.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let families = source.registry.gather();
+        match source.push.push(&families).await {
+            Ok(()) => counters.pushes_ok.inc(),
+            Err(e) => {
+                counters.pushes_failed.inc();
+                tracing::warn!(error = %e, "metrics not pushed to the collector");
             }
         }
     }

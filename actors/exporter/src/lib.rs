@@ -18,10 +18,12 @@
 
 mod actor;
 mod metrics;
+mod otlp_metrics;
 mod queue;
 mod sink;
 
-pub use actor::{ExportSettings, ExporterActor};
+pub use actor::{ExportSettings, ExporterActor, MetricsSource};
 pub use metrics::ExporterMetrics;
+pub use otlp_metrics::MetricsPush;
 pub use queue::{SpanInbox, SpanQueue, span_queue};
 pub use sink::{OtlpSink, SinkFuture, SpanSink};

@@ -12,7 +12,10 @@ pub struct ExporterMetrics {
     pub(crate) failed: IntCounter,
     pub(crate) queued: IntGauge,
     pub(crate) export_seconds: Histogram,
+    pub(crate) pushes_ok: IntCounter,
+    pub(crate) pushes_failed: IntCounter,
     spans: IntCounterVec,
+    pushes: IntCounterVec,
 }
 
 impl ExporterMetrics {
@@ -40,7 +43,18 @@ impl ExporterMetrics {
             .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
         )
         .expect("valid metric");
+        let pushes = IntCounterVec::new(
+            Opts::new(
+                "neuroflow_exporter_metric_pushes_total",
+                "Pushes of the node's metrics to the collector, by outcome (ok, failed).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         Self {
+            pushes_ok: pushes.with_label_values(&["ok"]),
+            pushes_failed: pushes.with_label_values(&["failed"]),
+            pushes,
             exported: spans.with_label_values(&["exported"]),
             dropped: spans.with_label_values(&["dropped"]),
             failed: spans.with_label_values(&["failed"]),
@@ -55,6 +69,7 @@ impl ExporterMetrics {
         registry.register(self.spans.clone())?;
         registry.register(self.queued.clone())?;
         registry.register(self.export_seconds.clone())?;
+        registry.register(self.pushes.clone())?;
         Ok(())
     }
 }

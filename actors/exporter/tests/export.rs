@@ -72,6 +72,7 @@ async fn fixture(capacity: usize) -> Fixture {
             inbox: inbox.clone(),
             sink: sink.clone(),
             settings,
+            metrics: None,
         };
         (actor, ())
     });

@@ -162,6 +162,11 @@ impl Metrics {
             .collect()
     }
 
+    /// Every registered family, as it is now.
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
+    }
+
     /// Everything registered, in the Prometheus text exposition format (0.0.4).
     pub fn render(&self) -> String {
         let mut out = Vec::new();

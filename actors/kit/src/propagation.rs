@@ -87,6 +87,20 @@ pub fn current_trace() -> Option<TraceContext> {
         .flatten()
 }
 
+/// The `traceparent` (and `tracestate`) headers an outgoing HTTP request made from here
+/// carries, so that the service it calls continues the trace: those of
+/// [`current_trace`], or none outside any trace.
+pub fn trace_headers() -> Vec<(&'static str, String)> {
+    let Some(trace) = current_trace() else {
+        return Vec::new();
+    };
+    let mut headers = vec![("traceparent", trace.traceparent_header())];
+    if let Some(state) = trace.tracestate_header() {
+        headers.push(("tracestate", state));
+    }
+    headers
+}
+
 /// The actor whose handler is running, if any: the sender of messages sent from here.
 pub fn current_sender() -> Option<ActorPath> {
     HANDLING.try_with(|h| h.actor.clone()).ok()
@@ -137,6 +151,20 @@ mod tests {
     use super::*;
 
     const CALLER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[tokio::test]
+    async fn outgoing_requests_carry_the_trace_they_are_made_in() {
+        assert!(trace_headers().is_empty(), "no trace outside any");
+        let trace = TraceContext::parse(CALLER, Some("vendor=1")).unwrap();
+        let headers = with_trace(trace, tracing::Span::none(), async { trace_headers() }).await;
+        assert_eq!(
+            headers,
+            [
+                ("traceparent", CALLER.to_string()),
+                ("tracestate", "vendor=1".to_string())
+            ]
+        );
+    }
 
     #[tokio::test]
     async fn with_trace_is_the_trace_of_what_is_sent_inside() {

@@ -86,7 +86,13 @@ impl HttpClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let (failure, retry_after) = match self.client.post(url).json(body).send().await {
+            let mut request = self.client.post(url).json(body);
+            // The provider (or a gateway in front of it) may trace too: it joins the
+            // call's trace.
+            for (name, value) in neuroflow_kit::propagation::trace_headers() {
+                request = request.header(name, value);
+            }
+            let (failure, retry_after) = match request.send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let status = resp.status().as_u16();

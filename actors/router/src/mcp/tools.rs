@@ -9,6 +9,7 @@ use neuroflow_kit::recipient::BoxFuture;
 use rmcp::ServiceError;
 use rmcp::model::{CallToolRequestParams, RequestMetaObject, Tool as McpTool};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::config::McpServerConfig;
 use super::content;
@@ -135,6 +136,18 @@ impl ToolExec for McpToolExec {
 
 impl McpToolExec {
     async fn call_remote(&self, args: Value, ctx: ToolCtx) -> ToolOutput {
+        let span = tracing::info_span!(
+            "mcp.call",
+            otel.name = %format_args!("tools/call {}", self.remote),
+            otel.kind = "client",
+            mcp.method.name = "tools/call",
+            gen_ai.tool.name = %self.remote,
+            neuroflow.mcp.server = %self.link.name(),
+        );
+        self.call_remote_in(args, ctx).instrument(span).await
+    }
+
+    async fn call_remote_in(&self, args: Value, ctx: ToolCtx) -> ToolOutput {
         let (server, tool) = (self.link.name(), &self.remote);
         let (peer, generation) = match self.link.peer() {
             Ok(open) => open,
@@ -145,7 +158,9 @@ impl McpToolExec {
             Value::Object(map) => Some(map),
             _ => None,
         };
-        if let Some(trace) = &ctx.trace {
+        // The client span's context when spans are recorded, else the caller's.
+        let trace = neuroflow_kit::propagation::current_trace().or(ctx.trace);
+        if let Some(trace) = &trace {
             let mut meta = RequestMetaObject::new();
             meta.0
                 .insert("traceparent".into(), trace.traceparent_header().into());

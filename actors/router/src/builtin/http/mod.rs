@@ -171,6 +171,12 @@ impl Fetch {
             Some(other) => return Err(format!("method {other} is not allowed")),
         };
         let mut request = self.client.request(method, url);
+        // The caller's trace goes with the request, unless the model set its own headers.
+        for (name, value) in neuroflow_kit::propagation::trace_headers() {
+            if !args.headers.keys().any(|h| h.eq_ignore_ascii_case(name)) {
+                request = request.header(name, value);
+            }
+        }
         for (name, value) in &args.headers {
             if FORBIDDEN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
                 return Err(format!("header {name} may not be set"));
