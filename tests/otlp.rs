@@ -371,3 +371,32 @@ async fn an_agent_turn_arrives_as_one_connected_trace() {
         None => eprintln!("skipping the promtool check: promtool is not installed"),
     }
 }
+
+#[tokio::test]
+async fn with_the_collector_down_the_node_works_and_counts_what_it_lost() {
+    // A port nothing listens on: every export fails at once.
+    let closed = free_port();
+    let node = NodeBuilder::serve()
+        .env(
+            "NEUROFLOW_OTLP_ENDPOINT",
+            &format!("http://127.0.0.1:{closed}/v1/traces"),
+        )
+        .config("[telemetry]\nexport_retries = 0\nexport_timeout_ms = 500\n")
+        .start();
+    let http = client();
+    for _ in 0..20 {
+        let response = http.get(node.url("/api/v1/agents")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let failed = eventually(Duration::from_secs(15), "failed spans counted", || async {
+        let text = node.get_text(&http, "/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(r#"neuroflow_exporter_spans_total{outcome="failed"} "#))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|n| *n >= 20)
+    })
+    .await;
+    assert!(failed >= 20, "{failed}");
+    let health = http.get(node.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}

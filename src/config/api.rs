@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::in_range;
+
 /// Environment variable giving `auth.jwt_secret`.
 pub const ENV_JWT_SECRET: &str = "NEUROFLOW_JWT_SECRET";
 /// Environment variable giving `auth.admin_password`.
@@ -105,49 +107,26 @@ impl fmt::Debug for Secret {
 impl ApiConfig {
     /// Checks the values; errors are `(key, message)`.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(1024..=MAX_BODY_LIMIT).contains(&self.max_body_bytes) {
-            return Err((
-                "api.max_body_bytes",
-                format!(
-                    "must be between 1024 and {MAX_BODY_LIMIT} (got {})",
-                    self.max_body_bytes
-                ),
-            ));
-        }
-        if !(1..=86_400).contains(&self.turn_timeout_secs) {
-            return Err((
-                "api.turn_timeout_secs",
-                format!(
-                    "must be between 1 and 86400 (got {})",
-                    self.turn_timeout_secs
-                ),
-            ));
-        }
-        Ok(())
+        in_range(
+            "api.max_body_bytes",
+            self.max_body_bytes,
+            1024,
+            MAX_BODY_LIMIT,
+        )?;
+        in_range("api.turn_timeout_secs", self.turn_timeout_secs, 1, 86_400)
     }
 }
 
 impl AuthConfig {
     /// Checks the values; errors are `(key, message)`.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(60..=MAX_TOKEN_TTL_SECS).contains(&self.token_ttl_secs) {
-            return Err((
-                "auth.token_ttl_secs",
-                format!(
-                    "must be between 60 and {MAX_TOKEN_TTL_SECS} (got {})",
-                    self.token_ttl_secs
-                ),
-            ));
-        }
-        if !(1..=10_000).contains(&self.login_per_minute) {
-            return Err((
-                "auth.login_per_minute",
-                format!(
-                    "must be between 1 and 10000 (got {})",
-                    self.login_per_minute
-                ),
-            ));
-        }
+        in_range(
+            "auth.token_ttl_secs",
+            self.token_ttl_secs,
+            60,
+            MAX_TOKEN_TTL_SECS,
+        )?;
+        in_range("auth.login_per_minute", self.login_per_minute, 1, 10_000)?;
         if let Some(secret) = &self.jwt_secret
             && secret.0.len() < crate::auth::tokens::MIN_SECRET_BYTES
         {

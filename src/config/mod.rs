@@ -39,6 +39,8 @@ pub const ENV_LISTEN: &str = "NEUROFLOW_LISTEN";
 pub const ENV_DATA_DIR: &str = "NEUROFLOW_DATA_DIR";
 /// Environment variable overriding `log.level`.
 pub const ENV_LOG: &str = "NEUROFLOW_LOG";
+/// Environment variable overriding `log.level` when `NEUROFLOW_LOG` is unset.
+pub const ENV_RUST_LOG: &str = "RUST_LOG";
 /// Environment variable overriding `node.shutdown_timeout_secs` (whole seconds).
 pub const ENV_SHUTDOWN_TIMEOUT: &str = "NEUROFLOW_SHUTDOWN_TIMEOUT";
 /// Environment variable overriding `debug.test_hooks` (`1`/`0`, `true`/`false`, ...).
@@ -361,9 +363,13 @@ impl Config {
         if let Some(v) = get(ENV_DATA_DIR) {
             self.node.data_dir = PathBuf::from(v);
         }
-        if let Some(v) = get(ENV_LOG) {
-            check_level(&v).map_err(|m| bad(ENV_LOG, &v, m))?;
-            self.log.level = v;
+        // NEUROFLOW_LOG, else the ecosystem's RUST_LOG (same directive syntax).
+        for name in [ENV_LOG, ENV_RUST_LOG] {
+            if let Some(v) = get(name) {
+                check_level(&v).map_err(|m| bad(name, &v, m))?;
+                self.log.level = v;
+                break;
+            }
         }
         if let Some(v) = get(ENV_SHUTDOWN_TIMEOUT) {
             let secs = v
@@ -517,6 +523,24 @@ impl LogConfig {
     /// The log filter; [`Config::validate`] guarantees that the level parses.
     pub fn filter(&self) -> Targets {
         Targets::from_str(&self.level).unwrap_or_else(|_| Targets::new())
+    }
+}
+
+/// `value` is within `min..=max`, or the error `key: must be between …` that
+/// [`Config::validate`] reports.
+pub(crate) fn in_range<T: PartialOrd + fmt::Display>(
+    key: &'static str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), (&'static str, String)> {
+    if value >= min && value <= max {
+        Ok(())
+    } else {
+        Err((
+            key,
+            format!("must be between {min} and {max} (got {value})"),
+        ))
     }
 }
 

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::in_range;
+
 /// Environment variable giving `telemetry.otlp_endpoint`.
 pub const ENV_OTLP_ENDPOINT: &str = "NEUROFLOW_OTLP_ENDPOINT";
 
@@ -61,12 +63,7 @@ impl TelemetryConfig {
 
     /// Checks the values; errors are `(key, message)`.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(0.0..=1.0).contains(&self.sample_ratio) {
-            return Err((
-                "telemetry.sample_ratio",
-                format!("must be between 0 and 1 (got {})", self.sample_ratio),
-            ));
-        }
+        in_range("telemetry.sample_ratio", self.sample_ratio, 0.0, 1.0)?;
         if let Some(url) = &self.otlp_endpoint
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -78,36 +75,20 @@ impl TelemetryConfig {
         if self.service_name.trim().is_empty() {
             return Err(("telemetry.service_name", "must not be empty".into()));
         }
-        if !(1..=1_000_000).contains(&self.queue_spans) {
-            return Err((
-                "telemetry.queue_spans",
-                format!("must be between 1 and 1000000 (got {})", self.queue_spans),
-            ));
-        }
-        if !(100..=600_000).contains(&self.export_timeout_ms) {
-            return Err((
-                "telemetry.export_timeout_ms",
-                format!(
-                    "must be between 100 and 600000 (got {})",
-                    self.export_timeout_ms
-                ),
-            ));
-        }
-        if !(1..=3600).contains(&self.metrics_interval_secs) {
-            return Err((
-                "telemetry.metrics_interval_secs",
-                format!(
-                    "must be between 1 and 3600 (got {})",
-                    self.metrics_interval_secs
-                ),
-            ));
-        }
-        if self.export_retries > 10 {
-            return Err((
-                "telemetry.export_retries",
-                format!("must be at most 10 (got {})", self.export_retries),
-            ));
-        }
+        in_range("telemetry.queue_spans", self.queue_spans, 1, 1_000_000)?;
+        in_range(
+            "telemetry.export_timeout_ms",
+            self.export_timeout_ms,
+            100,
+            600_000,
+        )?;
+        in_range(
+            "telemetry.metrics_interval_secs",
+            self.metrics_interval_secs,
+            1,
+            3600,
+        )?;
+        in_range("telemetry.export_retries", self.export_retries, 0, 10)?;
         Ok(())
     }
 }

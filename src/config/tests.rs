@@ -326,3 +326,40 @@ fn missing_file_is_an_error() {
     );
     assert!(err.to_string().contains("cannot read"), "{err}");
 }
+
+#[test]
+fn rust_log_sets_the_level_unless_neuroflow_log_does() {
+    let env = env_of(&[(ENV_RUST_LOG, "debug")]);
+    let c = Config::load(None, &env, &Overrides::default()).unwrap();
+    assert_eq!(c.log.level, "debug");
+    let env = env_of(&[(ENV_RUST_LOG, "debug"), (ENV_LOG, "error")]);
+    let c = Config::load(None, &env, &Overrides::default()).unwrap();
+    assert_eq!(c.log.level, "error");
+    let env = env_of(&[(ENV_RUST_LOG, "loud")]);
+    let err = Config::load(None, &env, &Overrides::default()).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some(ENV_RUST_LOG));
+}
+
+#[test]
+fn telemetry_values_are_checked_and_metrics_follow_traces() {
+    let env = env_of(&[(ENV_OTLP_ENDPOINT, "http://127.0.0.1:4318/v1/traces")]);
+    let c = Config::load(None, &env, &Overrides::default()).unwrap();
+    assert_eq!(
+        c.telemetry.metrics_endpoint().as_deref(),
+        Some("http://127.0.0.1:4318/v1/metrics")
+    );
+    for (text, key) in [
+        (
+            "[telemetry]\nsample_ratio = 1.5\n",
+            "telemetry.sample_ratio",
+        ),
+        (
+            "[telemetry]\notlp_endpoint = \"udp://x\"\n",
+            "telemetry.otlp_endpoint",
+        ),
+        ("[telemetry]\nqueue_spans = 0\n", "telemetry.queue_spans"),
+    ] {
+        let err = Config::from_toml(text, Origin::Merged).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+    }
+}

@@ -77,10 +77,16 @@ pub fn init(config: &Config) {
         let tracer = provider.tracer("neuroflow");
         let layer = tracing_opentelemetry::layer()
             .with_tracer(tracer)
-            // The node's own spans only: a library's internals (hyper, reqwest) would also
-            // trace the exporter's own requests, in a loop.
+            // Busy/idle timings and thread and code-location attributes cost on every poll
+            // or span, and a trace backend derives what matters from start and end.
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+            // The node's own spans only (a library's internals, hyper's and reqwest's, would
+            // also trace the exporter's own requests, in a loop), and events at INFO and
+            // above as span events: debug logging must not grow every span.
             .with_filter(filter::filter_fn(|meta| {
-                meta.target().starts_with("neuroflow")
+                meta.target().starts_with("neuroflow") && *meta.level() <= tracing::Level::INFO
             }));
         (layer, inbox, resource, provider)
     });

@@ -293,27 +293,27 @@ impl Node {
             .expect("socket address")
     }
 
-    /// `GET path` as admin → the body as text (panics on a transport error).
-    pub async fn get_text(&self, http: &reqwest::Client, path: &str) -> String {
-        let response = http
-            .get(self.url(path))
+    /// `GET path` as admin (panics on a transport error).
+    async fn admin_get(&self, http: &reqwest::Client, path: &str) -> reqwest::Response {
+        http.get(self.url(path))
             .bearer_auth(token("admin", neuroflow::auth::Role::Admin))
             .send()
             .await
-            .expect("GET");
-        response.text().await.expect("body")
+            .expect("GET")
     }
 
-    /// `GET path` as admin → the body as JSON (panics on a transport error or non-JSON
-    /// body).
+    /// `GET path` as admin → the body as text.
+    pub async fn get_text(&self, http: &reqwest::Client, path: &str) -> String {
+        self.admin_get(http, path).await.text().await.expect("body")
+    }
+
+    /// `GET path` as admin → the body as JSON (panics on a non-JSON body).
     pub async fn get_json(&self, http: &reqwest::Client, path: &str) -> serde_json::Value {
-        let response = http
-            .get(self.url(path))
-            .bearer_auth(token("admin", neuroflow::auth::Role::Admin))
-            .send()
+        self.admin_get(http, path)
             .await
-            .expect("GET");
-        response.json().await.expect("JSON body")
+            .json()
+            .await
+            .expect("JSON body")
     }
 
     /// Stops the node with `signal` and starts it again on the same data directory (and a

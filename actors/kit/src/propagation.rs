@@ -116,6 +116,12 @@ pub fn inherited_budget() -> Option<Duration> {
 }
 
 /// The span under which an actor handles `envelope`, parented on the envelope's context.
+///
+/// A message that carries no trace opens no span: an actor's own housekeeping (a metrics
+/// render, a status query, a timer) is not a request anyone traces, and recording a root
+/// span for each such message would cost more than the message itself. Anything that
+/// starts a trace (an HTTP request, an agent's turn) does so with a span of its own, and
+/// every message sent inside it carries the trace.
 pub fn handling_span<M>(
     kind: &'static str,
     actor: &ActorPath,
@@ -126,6 +132,9 @@ pub fn handling_span<M>(
     if !tracing::dispatcher::has_been_set() {
         return tracing::Span::none();
     }
+    let Some(trace) = &envelope.trace else {
+        return tracing::Span::none();
+    };
     let span = tracing::info_span!(
         "actor.handle",
         otel.name = %format_args!("process {kind}"),
@@ -134,9 +143,7 @@ pub fn handling_span<M>(
         neuroflow.actor.path = %actor,
         messaging.message.id = %envelope.id,
     );
-    if let Some(trace) = &envelope.trace
-        && !span.is_disabled()
-    {
+    if !span.is_disabled() {
         let parent =
             opentelemetry::Context::new().with_remote_span_context(SpanContext::from(&**trace));
         // Fails only when no OpenTelemetry layer is installed; the task-local scope still
