@@ -3,6 +3,8 @@
 //! bounded.
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
