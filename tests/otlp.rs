@@ -400,3 +400,56 @@ async fn with_the_collector_down_the_node_works_and_counts_what_it_lost() {
     let health = http.get(node.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test]
+async fn sampling_follows_the_ratio_and_the_callers_decision() {
+    // Straight to the test's receiver: the node speaks OTLP/HTTP itself.
+    let (receiver_addr, received, _) = receiver().await;
+    let node = NodeBuilder::serve()
+        .env(
+            "NEUROFLOW_OTLP_ENDPOINT",
+            &format!("http://{receiver_addr}/v1/traces"),
+        )
+        .config("[telemetry]\nsample_ratio = 0.0\n")
+        .start();
+    let http = client();
+    // Ratio 0: requests that start a trace are not recorded…
+    for _ in 0..5 {
+        assert_eq!(
+            http.get(node.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    // …but a caller's sampled trace is followed (parent-based).
+    let response = http
+        .get(node.url("/healthz"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    eventually(Duration::from_secs(10), "the caller's trace", || async {
+        received
+            .lock()
+            .unwrap()
+            .values()
+            .any(|s| hex(&s.trace_id) == TRACE_ID && s.name == "GET /healthz")
+            .then_some(())
+    })
+    .await;
+    let others: Vec<String> = received
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|s| hex(&s.trace_id) != TRACE_ID)
+        .map(|s| s.name.clone())
+        .collect();
+    assert!(
+        others.is_empty(),
+        "unsampled traces were recorded: {others:?}"
+    );
+}
