@@ -124,6 +124,9 @@ fn turn_stream(
             let (mut events, mut reply, turn_id) = state?;
             loop {
                 tokio::select! {
+                    // Events first: the turn emits them all before it replies, so while any
+                    // is buffered the reply must not end the stream.
+                    biased;
                     received = events.recv() => match received {
                         Ok(event) if event.turn_id.as_deref() == Some(turn_id.as_str()) => {
                             let last = matches!(event.event, AgentEvent::Final { .. } | AgentEvent::Error { .. });
@@ -145,15 +148,9 @@ fn turn_stream(
                     ended = &mut reply => {
                         let message = match ended {
                             Ok(Ok(AgentReply::TurnFailed { message })) => message,
-                            Ok(Ok(_)) => {
-                                // Answered: its `final` event is already in the channel.
-                                match events.recv().await {
-                                    Ok(event) if event.turn_id.as_deref() == Some(turn_id.as_str()) => {
-                                        return Some((Ok(sse_event(&event.event)), None));
-                                    }
-                                    _ => "the turn's events were lost".to_string(),
-                                }
-                            }
+                            // Answered, yet its `final` event never came through (the
+                            // channel dropped it).
+                            Ok(Ok(_)) => "the turn's events were lost".to_string(),
                             Ok(Err(e)) => e.to_string(),
                             Err(e) => format!("the turn's task ended abnormally: {e}"),
                         };
