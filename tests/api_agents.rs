@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use common::api::{agent, assert_error, create, node_with_rules, say};
+use common::api::{agent, assert_error, create, node_with_rules, say, status_of};
 use common::{NodeBuilder, TempDir, client, client_as, token};
 
 #[tokio::test]
@@ -28,13 +28,14 @@ async fn agents_and_conversations_survive_restarts_and_turns_stream() {
     let first_conversation = created["conversation"].as_str().unwrap().to_string();
 
     // Refusals name the field.
-    let response = http
-        .post(node.url("/api/v1/agents"))
-        .json(&agent("clock", "rules"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 409);
+    assert_eq!(
+        status_of(
+            http.post(node.url("/api/v1/agents"))
+                .json(&agent("clock", "rules"))
+        )
+        .await,
+        409
+    );
     for (spec, field) in [
         (agent("bad name!", "rules"), "name"),
         (agent("x", "nowhere"), "provider"),
@@ -230,18 +231,14 @@ async fn agents_and_conversations_survive_restarts_and_turns_stream() {
         .unwrap();
     assert_eq!(updated["spec"]["system_prompt"], "Be terse.");
     assert_eq!(updated["conversation"], "mine-1");
-    let response = http
-        .delete(node.url("/api/v1/agents/clock"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
-    let response = http
-        .delete(node.url("/api/v1/agents/clock"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
+    assert_eq!(
+        status_of(http.delete(node.url("/api/v1/agents/clock"))).await,
+        204
+    );
+    assert_eq!(
+        status_of(http.delete(node.url("/api/v1/agents/clock"))).await,
+        404
+    );
     let node = node.restart(Signal::SIGTERM);
     let list: Value = node.get_json(&http, "/api/v1/agents").await;
     let names: Vec<&str> = list["items"]
@@ -251,12 +248,10 @@ async fn agents_and_conversations_survive_restarts_and_turns_stream() {
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["other"], "{list}");
-    let response = http
-        .get(node.url(&format!("/api/v1/conversations/{first_conversation}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
+    assert_eq!(
+        status_of(http.get(node.url(&format!("/api/v1/conversations/{first_conversation}")))).await,
+        404
+    );
 }
 
 #[tokio::test]
@@ -418,14 +413,15 @@ async fn bodies_are_bounded_and_typed() {
         .unwrap();
     assert_eq!(response.status(), 413);
     assert_error(&response.json().await.unwrap(), "payload_too_large");
-    let response = http
-        .post(node.url("/api/v1/agents"))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    assert_eq!(
+        status_of(
+            http.post(node.url("/api/v1/agents"))
+                .header("content-type", "application/json")
+                .body("{not json")
+        )
+        .await,
+        400
+    );
     let response = http
         .get(node.url("/api/v1/agents?limit=0"))
         .send()
@@ -434,12 +430,10 @@ async fn bodies_are_bounded_and_typed() {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["field"], "limit", "{body}");
-    let response = http
-        .get(node.url("/api/v1/tools?colour=red"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    assert_eq!(
+        status_of(http.get(node.url("/api/v1/tools?colour=red"))).await,
+        400
+    );
 
     let tools: Value = node.get_json(&http, "/api/v1/tools?limit=200").await;
     let names: Vec<&str> = tools["items"]
@@ -472,13 +466,10 @@ async fn operators_run_commands_in_sandboxes() {
     let body =
         json!({"command": "sh", "args": ["-c", "read x; echo got $x; exit 3"], "stdin": "it\n"});
     let viewer = client_as(Some(Role::Viewer));
-    let response = viewer
-        .post(node.url("/api/v1/sandboxes/exec"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
+    assert_eq!(
+        status_of(viewer.post(node.url("/api/v1/sandboxes/exec")).json(&body)).await,
+        403
+    );
     let http = client_as(Some(Role::Operator));
     let response = http
         .post(node.url("/api/v1/sandboxes/exec"))
@@ -522,14 +513,16 @@ async fn json_log_lines_carry_the_request_trace() {
         .config("[log]\nformat = \"json\"\n")
         .start();
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
-    let response = client()
-        .post(node.url("/api/v1/agents"))
-        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
-        .json(&json!({"name": "logged"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    assert_eq!(
+        status_of(
+            client()
+                .post(node.url("/api/v1/agents"))
+                .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+                .json(&json!({"name": "logged"}))
+        )
+        .await,
+        201
+    );
     let line = common::eventually(Duration::from_secs(5), "the log line", || async {
         node.process
             .stderr()

@@ -11,7 +11,7 @@ use neuroflow::auth::Role;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use common::api::{agent, assert_error, forged};
+use common::api::{agent, assert_error, forged, status_of};
 use common::{ADMIN_PASSWORD, NodeBuilder, client_as, token};
 
 #[tokio::test]
@@ -93,18 +93,14 @@ async fn every_api_route_checks_the_token_and_the_role() {
         .unwrap();
     assert_eq!(response.status(), 403);
     assert_error(&response.json().await.unwrap(), "forbidden");
-    let response = operator
-        .get(node.url("/api/v1/users"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
-    let response = operator
-        .post(node.url("/api/v1/node/actors/telemetry/metrics/fail"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
+    assert_eq!(
+        status_of(operator.get(node.url("/api/v1/users"))).await,
+        403
+    );
+    assert_eq!(
+        status_of(operator.post(node.url("/api/v1/node/actors/telemetry/metrics/fail"))).await,
+        403
+    );
     let me: Value = viewer
         .get(node.url("/api/v1/auth/me"))
         .send()
@@ -146,13 +142,10 @@ async fn login_issues_tokens_and_is_rate_limited() {
     let issued = body["access_token"].as_str().unwrap().to_string();
 
     // The issued token works, and metrics now want one.
-    let response = http
-        .get(node.url("/api/v1/auth/me"))
-        .bearer_auth(&issued)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        status_of(http.get(node.url("/api/v1/auth/me")).bearer_auth(&issued)).await,
+        200
+    );
     assert_eq!(
         http.get(node.url("/metrics"))
             .send()
@@ -161,13 +154,10 @@ async fn login_issues_tokens_and_is_rate_limited() {
             .status(),
         401
     );
-    let response = http
-        .get(node.url("/metrics"))
-        .bearer_auth(&issued)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        status_of(http.get(node.url("/metrics")).bearer_auth(&issued)).await,
+        200
+    );
 
     for _ in 0..2 {
         let response = login("wrong password").await.unwrap();
@@ -186,14 +176,15 @@ async fn login_issues_tokens_and_is_rate_limited() {
     assert_error(&response.json().await.unwrap(), "rate_limited");
 
     // Unknown fields and bad bodies name what is wrong.
-    let response = http
-        .post(node.url("/api/v1/auth/login"))
-        .header("content-type", "text/plain")
-        .body("admin")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 415);
+    assert_eq!(
+        status_of(
+            http.post(node.url("/api/v1/auth/login"))
+                .header("content-type", "text/plain")
+                .body("admin")
+        )
+        .await,
+        415
+    );
 }
 
 #[tokio::test]
@@ -265,12 +256,9 @@ async fn tokens_may_be_rs256_and_then_hs256_is_refused() {
             &jsonwebtoken::EncodingKey::from_secret(key),
         )
         .unwrap();
-        let response = http
-            .get(node.url("/api/v1/auth/me"))
-            .bearer_auth(forged)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 401);
+        assert_eq!(
+            status_of(http.get(node.url("/api/v1/auth/me")).bearer_auth(forged)).await,
+            401
+        );
     }
 }

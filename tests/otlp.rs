@@ -28,6 +28,7 @@ use prost::Message;
 use serde_json::{Value, json};
 use warp::Filter;
 
+use common::api::status_of;
 use common::{NodeBuilder, TempDir, client, eventually, require_isolation};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -425,13 +426,14 @@ async fn sampling_follows_the_ratio_and_the_callers_decision() {
         );
     }
     // …but a caller's sampled trace is followed (parent-based).
-    let response = http
-        .get(node.url("/healthz"))
-        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        status_of(
+            http.get(node.url("/healthz"))
+                .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        )
+        .await,
+        200
+    );
     eventually(Duration::from_secs(10), "the caller's trace", || async {
         received
             .lock()

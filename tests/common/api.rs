@@ -82,3 +82,12 @@ pub fn forged(alg: &str, signature: &str) -> String {
         .encode(r#"{"sub":"admin","role":"admin","iss":"neuroflow","iat":1,"exp":99999999999}"#);
     format!("{header}.{claims}.{signature}")
 }
+
+/// Sends `request` and gives its status (panics on a transport error).
+pub async fn status_of(request: reqwest::RequestBuilder) -> StatusCode {
+    request
+        .send()
+        .await
+        .expect("the request is answered")
+        .status()
+}
