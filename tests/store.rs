@@ -279,3 +279,23 @@ async fn write_until_killed(dir: &str) {
         let _ = writer.await;
     }
 }
+
+#[test]
+fn many_openers_of_a_new_store_all_succeed() {
+    // Processes starting at once on one data directory (CLI runs, an embedded service
+    // beside a node) must not refuse each other while the store is being made.
+    for round in 0..5 {
+        let dir = TempDir::new(&format!("store-race-{round}"));
+        let path = dir.path().to_path_buf();
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || Store::open(&path).map(drop))
+            })
+            .collect();
+        for opener in openers {
+            let opened = opener.join().unwrap();
+            assert!(opened.is_ok(), "round {round}: {opened:?}");
+        }
+    }
+}

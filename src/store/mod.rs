@@ -259,6 +259,9 @@ impl Store {
     }
 }
 
+/// Longest a connection waits for another's lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A connection with the store's settings: WAL, full sync on commit, foreign keys, and a
 /// busy timeout (the reader may briefly meet a checkpoint).
 fn connection(path: &Path, write: bool) -> rusqlite::Result<Connection> {
@@ -268,9 +271,27 @@ fn connection(path: &Path, write: bool) -> rusqlite::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     if write {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching a new database to WAL needs it to itself, and SQLite answers "locked"
+        // at once rather than through the busy handler when another process is making
+        // the same switch: retry within the busy timeout.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other?,
+            }
+        }
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
