@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use neuroflow_kit::actor::{Actor, ActorError, Ctx};
 use neuroflow_kit::protocol::telemetry::{ExporterMsg, ExporterStatus};
 use opentelemetry_sdk::trace::SpanData;
-use tokio::sync::mpsc;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use tokio::task::JoinHandle;
 
 use crate::metrics::ExporterMetrics;
@@ -24,7 +24,8 @@ use crate::sink::SpanSink;
 pub struct ExportSettings {
     /// Most spans in one batch.
     pub max_batch: usize,
-    /// Longest a span waits for its batch to fill before the batch goes anyway.
+    /// Longest a span waits in the queue: the pump comes round this often, or sooner
+    /// once `max_batch` spans are queued (the queue's wake-up depth must match).
     pub linger: Duration,
     /// Bound on sending what is left when the actor stops.
     pub final_flush: Duration,
@@ -111,14 +112,17 @@ impl Actor for ExporterActor {
         pump: &mut Pump,
     ) -> Result<ExporterStatus, ActorError> {
         if msg == ExporterMsg::Flush {
-            // The pump sends a partial batch at once when nothing more is queued; wait
-            // (bounded) until the queue and the batch in flight are settled.
+            // Wake the pump now rather than at its linger, and wait (bounded) until the
+            // queue and the batch in flight are settled.
+            self.inbox.ready.notify_one();
             let deadline = Instant::now() + self.settings.linger * 2 + Duration::from_secs(30);
             while Instant::now() < deadline
                 && (self.inbox.metrics.queued.get() > 0
                     || pump.in_flight.load(Ordering::Acquire) > 0)
             {
                 tokio::time::sleep(Duration::from_millis(10)).await;
+                // Spans queued since are part of what a flush promises to send.
+                self.inbox.ready.notify_one();
             }
         }
         Ok(status(&self.inbox.metrics))
@@ -129,7 +133,7 @@ impl Actor for ExporterActor {
         // The aborted pump's guard is released once its task is dropped; then what is
         // left goes in one last batch.
         let left = async {
-            let mut rx = self.inbox.rx.lock().await;
+            let rx = self.inbox.rx.lock().await;
             let mut batch = Vec::new();
             while let Ok(span) = rx.try_recv() {
                 batch.push(span);
@@ -159,57 +163,50 @@ fn status(metrics: &ExporterMetrics) -> ExporterStatus {
 }
 
 /// Takes batches off the queue and sends them, until the queue closes or the task is
-/// aborted.
+/// aborted: once per linger, or as soon as a batch's worth is queued or a flush is asked
+/// for, it sends everything queued, in batches of at most `max_batch`.
 async fn pump(
     inbox: SpanInbox,
     sink: Arc<dyn SpanSink>,
     settings: ExportSettings,
     in_flight: Arc<AtomicU64>,
 ) {
-    let mut rx = inbox.rx.lock().await;
+    let rx = inbox.rx.lock().await;
     loop {
-        let Some(first) = rx.recv().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        fill(&mut rx, &mut batch, settings).await;
-        let n = batch.len() as u64;
-        in_flight.store(n, Ordering::Release);
-        inbox
-            .metrics
-            .queued
-            .sub(i64::try_from(n).unwrap_or(i64::MAX));
-        send(&*sink, &inbox.metrics, batch).await;
-        in_flight.store(0, Ordering::Release);
-    }
-}
-
-/// Adds to `batch` what comes within the linger, up to the batch size; a queue that runs
-/// dry ends the wait early, so that a quiet node's spans do not sit out the linger.
-async fn fill(
-    rx: &mut mpsc::Receiver<SpanData>,
-    batch: &mut Vec<SpanData>,
-    settings: ExportSettings,
-) {
-    let deadline = tokio::time::Instant::now() + settings.linger;
-    while batch.len() < settings.max_batch {
-        match rx.try_recv() {
-            Ok(span) => batch.push(span),
-            Err(mpsc::error::TryRecvError::Disconnected) => return,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                // Give spans ending right now (the rest of a request) a moment to join.
-                match tokio::time::timeout_at(
-                    deadline.min(tokio::time::Instant::now() + Duration::from_millis(50)),
-                    rx.recv(),
-                )
-                .await
-                {
-                    Ok(Some(span)) => batch.push(span),
-                    Ok(None) | Err(_) => return,
-                }
+        let _ = tokio::time::timeout(settings.linger, inbox.ready.notified()).await;
+        loop {
+            let (batch, closed) = take(&rx, settings.max_batch);
+            let n = batch.len();
+            if n > 0 {
+                in_flight.store(n as u64, Ordering::Release);
+                inbox
+                    .metrics
+                    .queued
+                    .sub(i64::try_from(n).unwrap_or(i64::MAX));
+                send(&*sink, &inbox.metrics, batch).await;
+                in_flight.store(0, Ordering::Release);
+            }
+            if closed {
+                return;
+            }
+            if n < settings.max_batch {
+                break;
             }
         }
     }
+}
+
+/// Up to `max` queued spans, and whether the queue has closed.
+fn take(rx: &Receiver<SpanData>, max: usize) -> (Vec<SpanData>, bool) {
+    let mut batch = Vec::new();
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(span) => batch.push(span),
+            Err(TryRecvError::Empty) => return (batch, false),
+            Err(TryRecvError::Disconnected) => return (batch, true),
+        }
+    }
+    (batch, false)
 }
 
 /// Pushes the registry every interval, for as long as the actor runs.

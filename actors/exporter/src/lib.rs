@@ -8,13 +8,14 @@
 //! ```
 //!
 //! - [`SpanQueue`] is the SDK's span processor: it hands each finished span to a bounded
-//!   channel and never blocks the code that ended it; a full queue drops the span and
-//!   counts it.
-//! - [`ExporterActor`] (supervised under the node's `telemetry`) drains the queue in
-//!   batches and sends them through a [`SpanSink`], in production OTLP/HTTP protobuf
-//!   ([`OtlpSink`], `opentelemetry-otlp` with its retry policy). A restarted actor picks
-//!   up the same queue. With the collector down the node keeps working: the queue fills,
-//!   further spans are dropped, and `neuroflow_exporter_spans_total` says how many.
+//!   channel and never blocks the code that ended it, nor wakes anyone (the pump is
+//!   notified only once a batch's worth waits); a full queue drops the span and counts it.
+//! - [`ExporterActor`] (supervised under the node's `telemetry`) drains the queue once
+//!   per linger, or when notified, in batches, and sends them through a [`SpanSink`], in
+//!   production OTLP/HTTP protobuf ([`OtlpSink`], `opentelemetry-otlp` with its retry
+//!   policy). A restarted actor picks up the same queue. With the collector down the
+//!   node keeps working: the queue fills, further spans are dropped, and
+//!   `neuroflow_exporter_spans_total` says how many.
 
 mod actor;
 mod metrics;

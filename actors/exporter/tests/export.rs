@@ -53,9 +53,15 @@ struct Fixture {
     registry: Arc<Metrics>,
 }
 
+const BATCH: usize = 4;
+
 async fn fixture(capacity: usize) -> Fixture {
+    fixture_lingering(capacity, Duration::from_millis(200)).await
+}
+
+async fn fixture_lingering(capacity: usize, linger: Duration) -> Fixture {
     let metrics = ExporterMetrics::new();
-    let (queue, inbox) = span_queue(capacity, metrics.clone());
+    let (queue, inbox) = span_queue(capacity, BATCH, metrics.clone());
     let provider = SdkTracerProvider::builder()
         .with_span_processor(queue)
         .build();
@@ -63,8 +69,8 @@ async fn fixture(capacity: usize) -> Fixture {
     let sink: Arc<dyn SpanSink> = recorder.clone();
     let kept = inbox.clone();
     let settings = ExportSettings {
-        max_batch: 4,
-        linger: Duration::from_millis(200),
+        max_batch: BATCH,
+        linger,
         final_flush: Duration::from_secs(2),
     };
     let (spec, exporter) = ChildSpec::actor("exporter", move || {
@@ -171,5 +177,51 @@ async fn a_restarted_exporter_takes_the_queue_over() {
         f.recorder.batches.lock().unwrap().concat(),
         ["before", "after"]
     );
+    f.root.stop(T).await;
+}
+
+/// Exported spans as the registry counts them, once `want` are or 5 s have passed.
+async fn exported_within_5s(f: &Fixture, want: u64) -> u64 {
+    let line = r#"neuroflow_exporter_spans_total{outcome="exported"} "#;
+    let count = || {
+        f.registry
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix(line).and_then(|n| n.parse().ok()))
+            .unwrap_or(0)
+    };
+    for _ in 0..250 {
+        if count() >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    count()
+}
+
+#[tokio::test]
+async fn a_full_batch_goes_without_waiting_for_the_linger() {
+    let f = fixture_lingering(64, Duration::from_secs(3600)).await;
+    end_spans(&f.provider, &["a", "b", "c"]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        f.recorder.batches.lock().unwrap().len(),
+        0,
+        "less than a batch waits"
+    );
+    end_spans(&f.provider, &["d"]);
+    assert_eq!(exported_within_5s(&f, 4).await, 4);
+    assert_eq!(
+        f.recorder.batches.lock().unwrap().concat(),
+        ["a", "b", "c", "d"]
+    );
+    f.root.stop(T).await;
+}
+
+#[tokio::test]
+async fn a_partial_batch_goes_when_the_linger_is_up() {
+    let f = fixture_lingering(64, Duration::from_millis(100)).await;
+    end_spans(&f.provider, &["alone"]);
+    assert_eq!(exported_within_5s(&f, 1).await, 1);
     f.root.stop(T).await;
 }
