@@ -13,7 +13,7 @@ mod json;
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
-use neuroflow_exporter::{ExporterMetrics, SpanInbox, span_queue};
+use neuroflow_exporter::{ExportSettings, ExporterMetrics, SpanInbox, span_queue};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
@@ -66,7 +66,11 @@ pub fn init(config: &Config) {
                 uuid::Uuid::new_v4().to_string(),
             ))
             .build();
-        let (queue, inbox) = span_queue(telemetry.queue_spans, ExporterMetrics::new());
+        let (queue, inbox) = span_queue(
+            telemetry.queue_spans,
+            ExportSettings::default().max_batch,
+            ExporterMetrics::new(),
+        );
         let provider = SdkTracerProvider::builder()
             .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
                 telemetry.sample_ratio,
@@ -82,12 +86,17 @@ pub fn init(config: &Config) {
             .with_tracked_inactivity(false)
             .with_threads(false)
             .with_location(false)
+            // Attaching the span's OpenTelemetry context on every enter (every poll of an
+            // instrumented future) serves OpenTelemetry-instrumented libraries, and the node
+            // has none: its propagation reads the context from the tracing span.
+            .with_context_activation(false)
             // The node's own spans only (a library's internals, hyper's and reqwest's, would
             // also trace the exporter's own requests, in a loop), and events at INFO and
-            // above as span events: debug logging must not grow every span.
-            .with_filter(filter::filter_fn(|meta| {
-                meta.target().starts_with("neuroflow") && *meta.level() <= tracing::Level::INFO
-            }));
+            // above as span events: debug logging must not grow every span. A `Targets`
+            // filter, not a closure: it tells `tracing` which callsites can never be
+            // recorded (and the highest level that can), so that hyper's trace-level
+            // events cost nothing instead of a filter call each.
+            .with_filter(filter::Targets::new().with_target("neuroflow", tracing::Level::INFO));
         (layer, inbox, resource, provider)
     });
     let (otel_layer, pipeline) = match tracing {
