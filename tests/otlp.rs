@@ -313,10 +313,20 @@ async fn an_agent_turn_arrives_as_one_connected_trace() {
             .and_then(|kv| kv.value.as_ref())
             .map(|v| format!("{:?}", v.value))
     };
+    // Counts arrive as integers, which a backend can sum (an unsigned value recorded as
+    // is would arrive as its text).
+    for key in ["gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"] {
+        assert!(
+            attribute(chat, key).is_some_and(|v| v.starts_with("Some(IntValue(")),
+            "{key}: {:?}",
+            chat.attributes
+        );
+    }
     assert!(
-        attribute(chat, "gen_ai.usage.input_tokens").is_some(),
+        attribute(sandbox, "neuroflow.sandbox.wall_time_us")
+            .is_some_and(|v| v.starts_with("Some(IntValue(")),
         "{:?}",
-        chat.attributes
+        sandbox.attributes
     );
     assert!(
         attribute(sandbox, "neuroflow.sandbox.end_reason").is_some_and(|v| v.contains("exited")),
@@ -325,7 +335,7 @@ async fn an_agent_turn_arrives_as_one_connected_trace() {
     );
     let server = find("POST /api/v1/agents/{name}/messages");
     assert!(
-        attribute(server, "http.response.status_code").is_some_and(|v| v.contains("200")),
+        attribute(server, "http.response.status_code").is_some_and(|v| v == "Some(IntValue(200))"),
         "{:?}",
         server.attributes
     );

@@ -15,7 +15,7 @@ use warp::reply::Response;
 use std::time::Instant;
 
 use neuroflow_kit::TraceContext;
-use neuroflow_kit::propagation;
+use neuroflow_kit::{propagation, span_value};
 use tracing::Instrument;
 
 use super::error::ApiError;
@@ -116,7 +116,7 @@ async fn dispatch(
         None => answer.instrument(span.clone()).await,
     };
     let status = response.status().as_u16();
-    span.record("http.response.status_code", status);
+    span.record("http.response.status_code", span_value::int(status));
     ctx.node_metrics()
         .record_http_request(label, status, began.elapsed().as_secs_f64());
     tracing::debug!(%method, path = path.as_str(), route = label, status, "http request");

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod propagation;
 pub mod protocol;
 pub mod recipient;
+pub mod span_value;
 pub mod supervisor;
 pub mod trace_context;
 

@@ -140,7 +140,7 @@ pub fn handling_span<M>(
         otel.name = %format_args!("process {kind}"),
         otel.kind = "consumer",
         neuroflow.actor.kind = kind,
-        neuroflow.actor.path = %actor,
+        neuroflow.actor.path = actor.as_str(),
         messaging.message.id = %envelope.id,
     );
     if !span.is_disabled() {

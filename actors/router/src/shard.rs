@@ -27,6 +27,7 @@ use neuroflow_kit::actor::{Actor, ActorError, Ctx};
 use neuroflow_kit::propagation;
 use neuroflow_kit::protocol::router::{ToolCallRequest, ToolError, ToolOutput};
 use neuroflow_kit::recipient::BoxFuture;
+use neuroflow_kit::span_value::int;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
@@ -141,8 +142,8 @@ fn admit(state: &ShardArgs, call: ShardCall) -> Result<(), ToolError> {
         "tool.execute",
         otel.name = %format_args!("execute_tool {name}"),
         gen_ai.operation.name = "execute_tool",
-        gen_ai.tool.name = %name,
-        neuroflow.tool.shard = state.slot.index,
+        gen_ai.tool.name = name.as_str(),
+        neuroflow.tool.shard = int(state.slot.index),
     );
     // Read here, in the handler: the spawned task no longer sees the envelope's context.
     let ctx = ToolCtx {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use neuroflow_kit::actor::{Actor, ActorError, CallError, Ctx};
 use neuroflow_kit::metrics::{Metrics, MetricsError};
 use neuroflow_kit::protocol::sandbox::{EndReason, ExecOutcome, SandboxMsg, SandboxReply};
+use neuroflow_kit::span_value::int;
 use neuroflow_kit::supervisor::{ChildSpec, Restart, SupervisorError, SupervisorHandle};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use tracing::Instrument;
@@ -67,11 +68,17 @@ impl Actor for SandboxActor {
                 if let Some(code) = outcome.exit_code {
                     span.record("process.exit.code", code);
                 }
-                span.record("neuroflow.sandbox.wall_time_us", outcome.usage.wall_time_us);
-                span.record("neuroflow.sandbox.cpu_time_us", outcome.usage.cpu_time_us);
+                span.record(
+                    "neuroflow.sandbox.wall_time_us",
+                    int(outcome.usage.wall_time_us),
+                );
+                span.record(
+                    "neuroflow.sandbox.cpu_time_us",
+                    int(outcome.usage.cpu_time_us),
+                );
                 span.record(
                     "neuroflow.sandbox.peak_memory_bytes",
-                    outcome.usage.peak_memory_bytes,
+                    int(outcome.usage.peak_memory_bytes),
                 );
                 if let Some(m) = &self.metrics {
                     m.observe(&profile, &outcome);

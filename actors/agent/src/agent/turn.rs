@@ -7,6 +7,7 @@ use neuroflow_kit::protocol::agent::{AgentEvent, AgentReply, ChatMessage, ToolCa
 use neuroflow_kit::protocol::router::{
     RouterMsg, RouterReply, ToolCallRequest, ToolOutput, ToolSpec,
 };
+use neuroflow_kit::span_value::int;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -28,7 +29,7 @@ pub(super) async fn run(state: &AgentState, deps: &AgentDeps, req: TurnRequest) 
         "agent.turn",
         otel.name = %format_args!("invoke_agent {name}"),
         gen_ai.operation.name = "invoke_agent",
-        gen_ai.agent.name = %name,
+        gen_ai.agent.name = name.as_str(),
         gen_ai.conversation.id = tracing::field::Empty,
         neuroflow.turn.steps = tracing::field::Empty,
         error.type = tracing::field::Empty,
@@ -38,7 +39,7 @@ pub(super) async fn run(state: &AgentState, deps: &AgentDeps, req: TurnRequest) 
         .await;
     match &reply {
         AgentReply::Answer { steps, .. } => {
-            span.record("neuroflow.turn.steps", steps);
+            span.record("neuroflow.turn.steps", int(*steps));
         }
         _ => {
             span.record("error.type", "turn_failed");

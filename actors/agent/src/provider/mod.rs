@@ -30,6 +30,7 @@ mod wire_names;
 use neuroflow_kit::protocol::agent::{ChatMessage, ToolCall, Usage};
 use neuroflow_kit::protocol::router::ToolSpec;
 use neuroflow_kit::recipient::BoxFuture;
+use neuroflow_kit::span_value::int;
 use serde::{Deserialize, Serialize};
 
 pub use anthropic::{AnthropicConfig, AnthropicProvider};
@@ -170,8 +171,8 @@ pub(crate) fn chat_span(provider: &str, model: &str) -> tracing::Span {
 /// Records a call's tokens on the current [`chat_span`].
 pub(crate) fn record_usage(usage: &Usage) {
     let span = tracing::Span::current();
-    span.record("gen_ai.usage.input_tokens", usage.input_tokens);
-    span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+    span.record("gen_ai.usage.input_tokens", int(usage.input_tokens));
+    span.record("gen_ai.usage.output_tokens", int(usage.output_tokens));
     span.record("neuroflow.llm.cost_usd", usage.cost_usd);
 }
 
