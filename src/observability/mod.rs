@@ -86,6 +86,9 @@ pub fn init(config: &Config) {
             .with_tracked_inactivity(false)
             .with_threads(false)
             .with_location(false)
+            // The module a span was opened in says nothing its name and GenAI attributes
+            // do not, and costs an attribute on every span, built and encoded.
+            .with_target(false)
             // Attaching the span's OpenTelemetry context on every enter (every poll of an
             // instrumented future) serves OpenTelemetry-instrumented libraries, and the node
             // has none: its propagation reads the context from the tracing span.
