@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use neuroflow_kit::actor::{Actor, ActorError, Ctx};
 use neuroflow_kit::protocol::telemetry::{ExporterMsg, ExporterStatus};
 use opentelemetry_sdk::trace::SpanData;
-use std::sync::mpsc::{Receiver, TryRecvError};
 use tokio::task::JoinHandle;
 
 use crate::metrics::ExporterMetrics;
