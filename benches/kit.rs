@@ -18,6 +18,7 @@ use neuroflow_kit::codec::{FrameConfig, decode_frame, encode_frame_into};
 use neuroflow_kit::envelope::{ActorPath, Envelope};
 use neuroflow_kit::metrics::Metrics;
 use neuroflow_kit::supervisor::{Backoff, ChildSpec, Strategy, Supervisor, SupervisorSpec};
+use neuroflow_kit::timer_anchor::TimerAnchor;
 use neuroflow_kit::trace_context::TraceContext;
 use ractor::{ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
@@ -317,6 +318,47 @@ fn paired_call_ratio(
     raw.stop(None);
 }
 
+/// Paired comparison of kit calls on the node's runtime with a [`TimerAnchor`] running and
+/// without one, alternating rounds: what a pending timer saves every call's deadline.
+fn paired_anchor_ratio(rounds: usize, calls: u64) {
+    let rt = node_runtime();
+    let (root, kit) = rt.block_on(echo_tree(Backoff::NONE));
+    let time_kit = |kit: ActorHandle<Echo>, anchored: bool| async move {
+        let anchor = anchored.then(TimerAnchor::start);
+        let start = Instant::now();
+        for i in 0..calls {
+            black_box(kit.call(EchoMsg::Echo(i), TIMEOUT).await.unwrap());
+        }
+        let took = start.elapsed();
+        drop(anchor);
+        took
+    };
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let run = |anchored| {
+            rt.block_on(rt.spawn(time_kit(kit.clone(), anchored)))
+                .unwrap()
+        };
+        let (with, without) = if round % 2 == 0 {
+            let with = run(true);
+            (with, run(false))
+        } else {
+            let without = run(false);
+            (run(true), without)
+        };
+        ratios.push(with.as_secs_f64() / without.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p) as usize];
+    println!(
+        "paired actor_call: with / without timer anchor = {:.2} (quartiles {:.2}..{:.2}; {rounds} rounds x {calls} calls each)",
+        q(0.5),
+        q(0.25),
+        q(0.75),
+    );
+    rt.block_on(root.stop(TIMEOUT));
+}
+
 criterion_group!(benches, envelope_codec, actor_call, supervisor_restart);
 
 fn main() {
@@ -326,6 +368,7 @@ fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
     let (rounds, calls) = if measuring { (41, 20_000) } else { (3, 100) };
     paired_call_ratio(node_runtime, "actor_call", rounds, calls);
+    paired_anchor_ratio(rounds, calls);
     paired_call_ratio(
         single_thread_runtime,
         "actor_call_single_thread",

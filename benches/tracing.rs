@@ -234,14 +234,6 @@ async fn run_side(config: Config, counts: Counts) -> Value {
     let node = neuroflow::Node::start_embedded(&config)
         .await
         .expect("node");
-    // A runtime with a timer pending measures differently from one with none: calls ran
-    // ×1.5 and scripted turns ×1.15 faster with one, and the "on" side always has one
-    // (the exporter's linger). Both sides get one, so the ratio is tracing's alone.
-    let ticker = tokio::spawn(async {
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
     let spawn = |spec: Value| {
         let spec = serde_json::from_value(spec).expect("spec");
         node.agents().spawn(spec)
@@ -276,7 +268,6 @@ async fn run_side(config: Config, counts: Counts) -> Value {
         );
     }
     node.stop().await;
-    ticker.abort();
     json!({"call_ns": call_ns, "http_turn_ns": http_turn_ns, "scripted_turn_ns": scripted_turn_ns})
 }
 

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use neuroflow_kit::actor::ActorHandle;
 use neuroflow_kit::metrics::{Metrics, MetricsError};
 use neuroflow_kit::supervisor::{RootExit, Supervisor, SupervisorHandle};
+use neuroflow_kit::timer_anchor::TimerAnchor;
 use tokio::task::JoinHandle;
 
 use neuroflow_exporter::{
@@ -96,6 +97,9 @@ pub struct Node {
     tools: Tools,
     mcp: McpServers,
     exporter: Option<ActorHandle<ExporterActor>>,
+    /// Keeps call deadlines from waking the runtime's time driver (see the kit's
+    /// `timer_anchor`).
+    _timer_anchor: TimerAnchor,
     /// Kept open for the node's whole life: every HTTP server incarnation serves a duplicate.
     _listener: Option<Arc<TcpListener>>,
 }
@@ -130,6 +134,8 @@ impl Node {
             (None, None)
         };
 
+        // Before any actor: their calls' deadlines are cheap only with it running.
+        let timer_anchor = TimerAnchor::start();
         let store = Store::open(data_dir)?;
         let registry = Metrics::new()?;
         let node_metrics = NodeMetrics::register(registry.clone(), VERSION, started)?;
@@ -229,6 +235,7 @@ impl Node {
             tools: router.tools.clone(),
             mcp: node_tools.mcp,
             exporter: exporter.map(|(_, handle)| handle),
+            _timer_anchor: timer_anchor,
             _listener: listener,
         })
     }

@@ -26,6 +26,7 @@ pub mod protocol;
 pub mod recipient;
 pub mod span_value;
 pub mod supervisor;
+pub mod timer_anchor;
 pub mod trace_context;
 
 pub use actor::{Actor, ActorError, ActorHandle, CallError, Ctx};
