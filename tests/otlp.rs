@@ -426,14 +426,7 @@ async fn sampling_follows_the_ratio_and_the_callers_decision() {
     let http = client();
     // Ratio 0: requests that start a trace are not recorded…
     for _ in 0..5 {
-        assert_eq!(
-            http.get(node.url("/healthz"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(status_of(http.get(node.url("/healthz"))).await, 200);
     }
     // …but a caller's sampled trace is followed (parent-based).
     assert_eq!(
