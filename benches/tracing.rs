@@ -19,7 +19,8 @@
 //! cargo bench --bench tracing -- 11      # more rounds
 //! NEUROFLOW_TRACING_BENCH_RATIO=0.1 cargo bench --bench tracing   # sampling 10% of traces
 //! ```
-//! Target: < 10% overhead.
+//! Printed: each side's median, the median of the per-round on/off ratios, and their
+//! range. Target: < 10% overhead.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -55,7 +56,7 @@ fn main() {
     if let Ok(mode) = std::env::var(MODE_VAR) {
         let counts = if measuring {
             Counts {
-                calls: 200_000,
+                calls: 1_000_000,
                 http_turns: 4_000,
                 scripted_turns: 20_000,
             }
@@ -106,18 +107,29 @@ fn main() {
             results[usize::from(mode == "on")].push(v);
         }
     }
-    let median = |side: usize, key: &str| {
-        let mut v: Vec<f64> = results[side]
-            .iter()
-            .map(|r| r[key].as_f64().expect("a figure"))
-            .collect();
+    // Medians of each side, and the median of the per-round ratios: the two sides of a
+    // round run back to back, so drift in the machine's load over the run (which moves
+    // both medians) cancels out of each round's ratio.
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!("tracing overhead, median of {rounds} rounds per side\n");
-    println!("{:<32} {:>12} {:>12} {:>10}", "", "off", "on", "on/off");
+    let figure = |side: usize, round: usize, key: &str| {
+        results[side][round][key].as_f64().expect("a figure")
+    };
+    println!("tracing overhead, {rounds} rounds per side\n");
+    println!(
+        "{:<32} {:>12} {:>12} {:>10} {:>17}",
+        "", "off", "on", "on/off", "per-round range"
+    );
     for (key, label) in WORKLOADS {
-        let (off, on) = (median(0, key), median(1, key));
+        let side = |s: usize| median((0..rounds).map(|r| figure(s, r, key)).collect());
+        let ratios: Vec<f64> = (0..rounds)
+            .map(|r| figure(1, r, key) / figure(0, r, key))
+            .collect();
+        let (low, high) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &r| (l.min(r), h.max(r)));
         let shown = |ns: f64| {
             if ns < 10_000.0 {
                 format!("{ns:.0} ns")
@@ -126,10 +138,12 @@ fn main() {
             }
         };
         println!(
-            "{label:<32} {:>12} {:>12} {:>9.3}×",
-            shown(off),
-            shown(on),
-            on / off
+            "{label:<32} {:>12} {:>12} {:>9.3}× {:>8.3}–{:.3}×",
+            shown(side(0)),
+            shown(side(1)),
+            median(ratios),
+            low,
+            high
         );
     }
 }
