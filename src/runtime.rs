@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use neuroflow_agent::provider::ProviderConfig;
 use neuroflow_kit::CallError;
+use neuroflow_kit::propagation;
 use neuroflow_kit::protocol::agent::ContextResource;
 use neuroflow_kit::protocol::agent::{AgentEvent, AgentMsg, AgentReply, AgentSpec, Usage};
 use neuroflow_router::mcp::{McpServerConfig, McpServers};
@@ -160,7 +161,10 @@ impl AgentRef {
             turn_id: Some(turn_id.clone()),
             conversation: None,
         };
-        let reply = tokio::spawn(async move { handle.call(msg, TURN_TIMEOUT).await });
+        // Where the caller stands in a trace, the turn does too.
+        let reply = tokio::spawn(propagation::in_current_scope(async move {
+            handle.call(msg, TURN_TIMEOUT).await
+        }));
         Chat {
             turn_id,
             events,

@@ -458,3 +458,106 @@ async fn sampling_follows_the_ratio_and_the_callers_decision() {
         "unsampled traces were recorded: {others:?}"
     );
 }
+
+#[tokio::test]
+async fn an_unsampled_trace_records_nothing_and_a_sampled_one_is_whole() {
+    let (receiver_addr, received, _) = receiver().await;
+    let node = NodeBuilder::serve()
+        .env(
+            "NEUROFLOW_OTLP_ENDPOINT",
+            &format!("http://{receiver_addr}/v1/traces"),
+        )
+        .config("[telemetry]\nsample_ratio = 0.5\n")
+        .start();
+    let http = client();
+    let created = http
+        .post(node.url("/api/v1/agents"))
+        .json(&json!({"name": "clock", "tools": ["time.*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // Each turn asks the time: the HTTP request, the turn, two LLM calls, the tool.
+    let ask = |traceparent: Option<String>| {
+        let mut request = http
+            .post(node.url("/api/v1/agents/clock/messages"))
+            .json(&json!({"message": "what time is it?"}));
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        status_of(request)
+    };
+    const TURNS: usize = 40;
+    for _ in 0..TURNS {
+        assert_eq!(ask(None).await, 200);
+    }
+    // A caller that did not sample its trace: nothing of it may be recorded.
+    const UNSAMPLED: &str = "5bf92f3577b34da6a3ce929d0e0e4737";
+    assert_eq!(
+        ask(Some(format!("00-{UNSAMPLED}-{CALLER_SPAN}-00"))).await,
+        200
+    );
+    // Then a sampled one, which ends after everything above: once its turn has arrived,
+    // so has every span ended before it (the exporter sends in order). Streamed, so that
+    // the turn runs in a task of its own, which must still join the request's trace.
+    let streamed = http
+        .post(node.url("/api/v1/agents/clock/messages"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .header("accept", "text/event-stream")
+        .json(&json!({"message": "what time is it?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 200);
+    let events = streamed.text().await.unwrap();
+    assert!(events.contains("event:final"), "{events}");
+    eventually(Duration::from_secs(15), "the last turn's spans", || async {
+        let spans = received.lock().unwrap();
+        let last = spans.values().filter(|s| hex(&s.trace_id) == TRACE_ID);
+        (last.filter(|s| s.name.starts_with("execute_tool")).count() == 1).then_some(())
+    })
+    .await;
+
+    let spans: Vec<Span> = received.lock().unwrap().values().cloned().collect();
+    let mut traces: BTreeMap<String, Vec<&Span>> = BTreeMap::new();
+    for span in &spans {
+        traces.entry(hex(&span.trace_id)).or_default().push(span);
+    }
+    assert!(
+        !traces.contains_key(UNSAMPLED),
+        "the caller's unsampled trace was recorded"
+    );
+    traces.remove(TRACE_ID);
+    // The agent's creation is a trace of its own, sampled or not.
+    traces.retain(|_, spans| spans.iter().all(|s| s.name != "POST /api/v1/agents"));
+    // Roughly half the turns, each whole: at 0.5, all or none of 40 is a 2^-39 chance.
+    let shapes: Vec<Vec<&str>> = traces
+        .values()
+        .map(|spans| spans.iter().map(|s| s.name.as_str()).collect())
+        .collect();
+    assert!(
+        (1..TURNS).contains(&traces.len()),
+        "{} of {TURNS} turns recorded at ratio 0.5: {shapes:?}",
+        traces.len()
+    );
+    for (trace, spans) in &traces {
+        let ids: BTreeSet<String> = spans.iter().map(|s| hex(&s.span_id)).collect();
+        let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        let roots: Vec<&str> = spans
+            .iter()
+            .filter(|s| !ids.contains(&hex(&s.parent_span_id)))
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(
+            roots,
+            ["POST /api/v1/agents/{name}/messages"],
+            "trace {trace} has other roots than its request: {names:?}"
+        );
+        for expected in ["chat", "execute_tool time.now", "invoke_agent clock"] {
+            let n = names.iter().filter(|n| n.starts_with(expected)).count();
+            let want = if expected == "chat" { 2 } else { 1 };
+            assert_eq!(n, want, "trace {trace}: {names:?}");
+        }
+    }
+}

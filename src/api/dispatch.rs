@@ -15,8 +15,7 @@ use warp::reply::Response;
 use std::time::Instant;
 
 use neuroflow_kit::TraceContext;
-use neuroflow_kit::{propagation, span_value};
-use tracing::Instrument;
+use neuroflow_kit::{sampling, span_value};
 
 use super::error::ApiError;
 use super::request::{BodyStream, Request};
@@ -71,21 +70,25 @@ async fn dispatch(
         Err(miss) => miss.label(),
     };
     // The server span of the request (HTTP semantic conventions), continuing the caller's
-    // trace when it sent a `traceparent`.
-    let span = tracing::info_span!(
-        "http.request",
-        otel.name = %format_args!("{method} {label}"),
-        otel.kind = "server",
-        http.request.method = %method,
-        http.route = label,
-        url.path = path.as_str(),
-        client.address = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-    );
-    if let Some(remote) = remote {
+    // trace when it sent a `traceparent`; none when the trace is not sampled.
+    let traced = sampling::open(incoming_trace(&headers), || {
+        tracing::info_span!(
+            "http.request",
+            otel.name = %format_args!("{method} {label}"),
+            otel.kind = "server",
+            http.request.method = %method,
+            http.route = label,
+            url.path = path.as_str(),
+            client.address = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        )
+    });
+    let span = traced.span().clone();
+    if let Some(remote) = remote
+        && !span.is_disabled()
+    {
         span.record("client.address", remote.ip().to_string());
     }
-    let trace = incoming_trace(&headers);
     let answer = async {
         match resolved {
             Err(miss) => miss_response(&miss, &method, path.as_str()),
@@ -111,10 +114,7 @@ async fn dispatch(
             }
         }
     };
-    let response = match trace {
-        Some(trace) => propagation::with_trace(trace, span.clone(), answer).await,
-        None => answer.instrument(span.clone()).await,
-    };
+    let response = traced.run(answer).await;
     let status = response.status().as_u16();
     span.record("http.response.status_code", span_value::int(status));
     ctx.node_metrics()

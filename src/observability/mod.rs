@@ -1,11 +1,12 @@
 //! Logs and traces of the process: `tracing` events to stderr (text, or JSON lines
 //! carrying the trace and span ids), and, with `[telemetry] otlp_endpoint`, spans to an
 //! OpenTelemetry pipeline whose finished spans wait in a bounded queue for the node's
-//! exporter actor.
+//! exporter actor. Which traces are recorded is decided before their first span is
+//! opened (head sampling, `neuroflow_kit::sampling`).
 //!
 //! ```text
 //! tracing ─┬─▶ fmt layer (log.level) ─▶ stderr
-//!          └─▶ tracing-opentelemetry (neuroflow targets) ─▶ SDK tracer (parent-based ratio sampler) ─▶ SpanQueue ─▶ ExporterActor
+//!          └─▶ tracing-opentelemetry (neuroflow targets) ─▶ SDK tracer (parent-based) ─▶ SpanQueue ─▶ ExporterActor
 //! ```
 
 mod json;
@@ -71,10 +72,12 @@ pub fn init(config: &Config) {
             ExportSettings::default().max_batch,
             ExporterMetrics::new(),
         );
+        // New traces are sampled before their first span is opened (see
+        // `neuroflow_kit::sampling`), so a root that reaches the SDK is already chosen;
+        // below a root, the parent's flag decides, as before.
+        crate::kit::sampling::set_ratio(telemetry.sample_ratio);
         let provider = SdkTracerProvider::builder()
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                telemetry.sample_ratio,
-            ))))
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
             .with_resource(resource.clone())
             .with_span_processor(queue)
             .build();
@@ -99,7 +102,10 @@ pub fn init(config: &Config) {
             // filter, not a closure: it tells `tracing` which callsites can never be
             // recorded (and the highest level that can), so that hyper's trace-level
             // events cost nothing instead of a filter call each.
-            .with_filter(filter::Targets::new().with_target("neuroflow", tracing::Level::INFO));
+            .with_filter(
+                filter::Targets::new()
+                    .with_target(crate::kit::sampling::RECORDED_TARGETS, tracing::Level::INFO),
+            );
         (layer, inbox, resource, provider)
     });
     let (otel_layer, pipeline) = match tracing {

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod propagation;
 pub mod protocol;
 pub mod recipient;
+pub mod sampling;
 pub mod span_value;
 pub mod supervisor;
 pub mod timer_anchor;

@@ -62,6 +62,21 @@ pub async fn with_trace<F: Future>(trace: TraceContext, span: tracing::Span, fut
     HANDLING.scope(handling, fut.instrument(span)).await
 }
 
+/// `fut`, about to be spawned, made to continue where it was made: in the current span,
+/// and in the current handling scope (the trace context, which is all that says so when
+/// the trace is not sampled and no span records it; the actor; the deadline).
+pub fn in_current_scope<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    use tracing::Instrument;
+    let span = tracing::Span::current();
+    let handling = HANDLING.try_with(Handling::clone).ok();
+    async move {
+        match handling {
+            Some(handling) => HANDLING.scope(handling, fut.instrument(span)).await,
+            None => fut.instrument(span).await,
+        }
+    }
+}
+
 /// Sender path of envelopes sent under [`with_trace`] from outside any actor.
 const EXTERNAL: &str = "external";
 
@@ -70,10 +85,7 @@ const EXTERNAL: &str = "external";
 pub fn current_trace() -> Option<TraceContext> {
     if !tracing::dispatcher::has_been_set() {
         // No subscriber, so no span carries an OpenTelemetry context.
-        return HANDLING
-            .try_with(|h| h.trace.as_deref().cloned())
-            .ok()
-            .flatten();
+        return handled_trace();
     }
     let cx = tracing::Span::current().context();
     let span = cx.span();
@@ -81,10 +93,7 @@ pub fn current_trace() -> Option<TraceContext> {
     if sc.is_valid() {
         return TraceContext::from_span_context(sc);
     }
-    HANDLING
-        .try_with(|h| h.trace.as_deref().cloned())
-        .ok()
-        .flatten()
+    handled_trace()
 }
 
 /// The `traceparent` (and `tracestate`) headers an outgoing HTTP request made from here
@@ -99,6 +108,15 @@ pub fn trace_headers() -> Vec<(&'static str, String)> {
         headers.push(("tracestate", state));
     }
     headers
+}
+
+/// The trace context of the message being handled (or of the [`with_trace`] scope), if
+/// it carried one.
+pub fn handled_trace() -> Option<TraceContext> {
+    HANDLING
+        .try_with(|h| h.trace.as_deref().cloned())
+        .ok()
+        .flatten()
 }
 
 /// The actor whose handler is running, if any: the sender of messages sent from here.
@@ -132,7 +150,9 @@ pub fn handling_span<M>(
     if !tracing::dispatcher::has_been_set() {
         return tracing::Span::none();
     }
-    let Some(trace) = &envelope.trace else {
+    // Nor does one whose trace is not sampled (see [`crate::sampling`]): the handler's
+    // scope still carries the context, unsampled, to what it calls.
+    let Some(trace) = envelope.trace.as_ref().filter(|t| t.parent.flags.sampled()) else {
         return tracing::Span::none();
     };
     let span = tracing::info_span!(

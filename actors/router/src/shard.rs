@@ -24,15 +24,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use neuroflow_kit::actor::{Actor, ActorError, Ctx};
-use neuroflow_kit::propagation;
 use neuroflow_kit::protocol::router::{ToolCallRequest, ToolError, ToolOutput};
 use neuroflow_kit::recipient::BoxFuture;
+use neuroflow_kit::sampling;
 use neuroflow_kit::span_value::int;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::Instant;
-use tracing::Instrument;
 
 use crate::config::RouterConfig;
 use crate::metrics::Outcome;
@@ -138,20 +137,22 @@ fn admit(state: &ShardArgs, call: ShardCall) -> Result<(), ToolError> {
     };
     let timeout = state.config.timeout_for(timeout_ms);
     // OpenTelemetry GenAI conventions for a tool execution span.
-    let span = tracing::info_span!(
-        "tool.execute",
-        otel.name = %format_args!("execute_tool {name}"),
-        gen_ai.operation.name = "execute_tool",
-        gen_ai.tool.name = name.as_str(),
-        neuroflow.tool.shard = int(state.slot.index),
-    );
+    let traced = sampling::open(None, || {
+        tracing::info_span!(
+            "tool.execute",
+            otel.name = %format_args!("execute_tool {name}"),
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = name.as_str(),
+            neuroflow.tool.shard = int(state.slot.index),
+        )
+    });
     // Read here, in the handler: the spawned task no longer sees the envelope's context.
     let ctx = ToolCtx {
         caller,
         deadline: Instant::now() + timeout,
-        trace: span.in_scope(propagation::current_trace),
+        trace: traced.trace(),
     };
-    tokio::spawn(run(entry, arguments, ctx, timeout, port, permit).instrument(span));
+    tokio::spawn(traced.run(run(entry, arguments, ctx, timeout, port, permit)));
     Ok(())
 }
 

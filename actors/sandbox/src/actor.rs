@@ -11,10 +11,10 @@ use std::time::Duration;
 use neuroflow_kit::actor::{Actor, ActorError, CallError, Ctx};
 use neuroflow_kit::metrics::{Metrics, MetricsError};
 use neuroflow_kit::protocol::sandbox::{EndReason, ExecOutcome, SandboxMsg, SandboxReply};
+use neuroflow_kit::sampling;
 use neuroflow_kit::span_value::int;
 use neuroflow_kit::supervisor::{ChildSpec, Restart, SupervisorError, SupervisorHandle};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
-use tracing::Instrument;
 
 use crate::sandbox::Sandbox;
 
@@ -49,19 +49,22 @@ impl Actor for SandboxActor {
     ) -> Result<SandboxReply, ActorError> {
         let SandboxMsg::Exec(req) = msg;
         let profile = self.sandbox.profile().name.clone();
-        let span = tracing::info_span!(
-            "sandbox.exec",
-            otel.name = %format_args!("sandbox.exec {}", req.command),
-            neuroflow.sandbox.profile = %profile,
-            process.executable.name = %req.command,
-            neuroflow.sandbox.end_reason = tracing::field::Empty,
-            process.exit.code = tracing::field::Empty,
-            neuroflow.sandbox.wall_time_us = tracing::field::Empty,
-            neuroflow.sandbox.cpu_time_us = tracing::field::Empty,
-            neuroflow.sandbox.peak_memory_bytes = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        );
-        let result = self.sandbox.exec(req).instrument(span.clone()).await;
+        let traced = sampling::open(None, || {
+            tracing::info_span!(
+                "sandbox.exec",
+                otel.name = %format_args!("sandbox.exec {}", req.command),
+                neuroflow.sandbox.profile = %profile,
+                process.executable.name = %req.command,
+                neuroflow.sandbox.end_reason = tracing::field::Empty,
+                process.exit.code = tracing::field::Empty,
+                neuroflow.sandbox.wall_time_us = tracing::field::Empty,
+                neuroflow.sandbox.cpu_time_us = tracing::field::Empty,
+                neuroflow.sandbox.peak_memory_bytes = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+            )
+        });
+        let span = traced.span().clone();
+        let result = traced.run(self.sandbox.exec(req)).await;
         Ok(match result {
             Ok(outcome) => {
                 span.record("neuroflow.sandbox.end_reason", outcome.end.as_str());

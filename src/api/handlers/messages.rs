@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use neuroflow_kit::actor::CallError;
+use neuroflow_kit::propagation;
 use neuroflow_kit::protocol::agent::{AgentEvent, AgentMsg, AgentReply, TurnEvent, Usage};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -85,7 +86,10 @@ pub async fn send(ctx: &ApiContext, mut req: Request) -> Answer {
         // Subscribed before the turn is sent, so that none of its events is missed.
         let events = agent.state.subscribe();
         let handle = agent.handle.clone();
-        let reply = tokio::spawn(async move { handle.call(chat, timeout).await });
+        // In the request's span and trace scope, so that the turn joins its trace.
+        let reply = tokio::spawn(propagation::in_current_scope(async move {
+            handle.call(chat, timeout).await
+        }));
         let stream = turn_stream(conversation, turn_id, events, reply);
         let reply = warp::sse::reply(warp::sse::keep_alive().interval(KEEP_ALIVE).stream(stream));
         return Ok(reply.into_response());

@@ -8,8 +8,8 @@ use neuroflow_kit::protocol::router::{
     RouterMsg, RouterReply, ToolCallRequest, ToolOutput, ToolSpec,
 };
 use neuroflow_kit::span_value::int;
+use neuroflow_kit::{propagation, sampling};
 use tokio::task::JoinSet;
-use tracing::Instrument;
 
 use super::{AgentDeps, AgentState, JournalEntry};
 use crate::provider::{CancellationToken, LlmChunk, LlmRequest};
@@ -25,18 +25,19 @@ pub(super) async fn run(state: &AgentState, deps: &AgentDeps, req: TurnRequest) 
     let name = &state.spec().name;
     // GenAI conventions: the agent's turn is an `invoke_agent` span; its LLM calls and
     // tool executions are its children.
-    let span = tracing::info_span!(
-        "agent.turn",
-        otel.name = %format_args!("invoke_agent {name}"),
-        gen_ai.operation.name = "invoke_agent",
-        gen_ai.agent.name = name.as_str(),
-        gen_ai.conversation.id = tracing::field::Empty,
-        neuroflow.turn.steps = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-    );
-    let reply = run_in(state, deps, req, &span)
-        .instrument(span.clone())
-        .await;
+    let traced = sampling::open(None, || {
+        tracing::info_span!(
+            "agent.turn",
+            otel.name = %format_args!("invoke_agent {name}"),
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.name = name.as_str(),
+            gen_ai.conversation.id = tracing::field::Empty,
+            neuroflow.turn.steps = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        )
+    });
+    let span = traced.span().clone();
+    let reply = traced.run(run_in(state, deps, req, &span)).await;
     match &reply {
         AgentReply::Answer { steps, .. } => {
             span.record("neuroflow.turn.steps", int(*steps));
@@ -262,36 +263,32 @@ async fn call_tools(
             deps.tool_timeout,
             turn.state.spec().name.clone(),
         );
-        // The call's task continues the turn's span, so that the router's execute_tool
-        // span (and what it runs) joins the turn's trace.
-        running.spawn(
-            async move {
-                let began = Instant::now();
-                let output = if permitted {
-                    let req = ToolCallRequest {
-                        name: call.name.clone(),
-                        arguments: call.arguments.clone(),
-                        timeout_ms: u64::try_from(timeout.as_millis()).ok(),
-                        caller: Some(caller),
-                    };
-                    match tools.call(RouterMsg::Call(req), timeout).await {
-                        Ok(RouterReply::Result(Ok(output))) => output,
-                        Ok(RouterReply::Result(Err(e))) => e.as_output(),
-                        Ok(other) => {
-                            ToolOutput::error(format!("unexpected router reply {other:?}"))
-                        }
-                        Err(e) => ToolOutput::error(format!("tool router unavailable: {e}")),
-                    }
-                } else {
-                    ToolOutput::error(format!(
-                        "tool {:?} is not available to this agent",
-                        call.name
-                    ))
+        // The call's task continues the turn's span and scope, so that the router's
+        // execute_tool span (and what it runs) joins the turn's trace, or knows that the
+        // trace is not sampled.
+        running.spawn(propagation::in_current_scope(async move {
+            let began = Instant::now();
+            let output = if permitted {
+                let req = ToolCallRequest {
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    timeout_ms: u64::try_from(timeout.as_millis()).ok(),
+                    caller: Some(caller),
                 };
-                (index, call, output, began.elapsed())
-            }
-            .in_current_span(),
-        );
+                match tools.call(RouterMsg::Call(req), timeout).await {
+                    Ok(RouterReply::Result(Ok(output))) => output,
+                    Ok(RouterReply::Result(Err(e))) => e.as_output(),
+                    Ok(other) => ToolOutput::error(format!("unexpected router reply {other:?}")),
+                    Err(e) => ToolOutput::error(format!("tool router unavailable: {e}")),
+                }
+            } else {
+                ToolOutput::error(format!(
+                    "tool {:?} is not available to this agent",
+                    call.name
+                ))
+            };
+            (index, call, output, began.elapsed())
+        }));
     }
     let mut results: Vec<Option<ChatMessage>> = vec![None; calls.len()];
     loop {

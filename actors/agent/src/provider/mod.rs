@@ -30,6 +30,7 @@ mod wire_names;
 use neuroflow_kit::protocol::agent::{ChatMessage, ToolCall, Usage};
 use neuroflow_kit::protocol::router::ToolSpec;
 use neuroflow_kit::recipient::BoxFuture;
+use neuroflow_kit::sampling;
 use neuroflow_kit::span_value::int;
 use serde::{Deserialize, Serialize};
 
@@ -150,22 +151,24 @@ pub trait LlmProvider: Send + Sync {
     ) -> BoxFuture<'a, Result<LlmResponse, ProviderError>>;
 }
 
-/// The span of one LLM call, named and attributed after the OpenTelemetry GenAI
-/// semantic conventions (a client span, `chat {model}`); usage is recorded on it when the
-/// call ends, and `error.type` if it fails.
-pub(crate) fn chat_span(provider: &str, model: &str) -> tracing::Span {
-    tracing::info_span!(
-        "chat",
-        otel.name = %format_args!("chat{}{model}", if model.is_empty() { "" } else { " " }),
-        otel.kind = "client",
-        gen_ai.operation.name = "chat",
-        gen_ai.provider.name = provider,
-        gen_ai.request.model = model,
-        gen_ai.usage.input_tokens = tracing::field::Empty,
-        gen_ai.usage.output_tokens = tracing::field::Empty,
-        neuroflow.llm.cost_usd = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-    )
+/// The span of one LLM call (when its trace is sampled), named and attributed after the
+/// OpenTelemetry GenAI semantic conventions (a client span, `chat {model}`); usage is
+/// recorded on it when the call ends, and `error.type` if it fails.
+pub(crate) fn chat_span(provider: &str, model: &str) -> sampling::Traced {
+    sampling::open(None, || {
+        tracing::info_span!(
+            "chat",
+            otel.name = %format_args!("chat{}{model}", if model.is_empty() { "" } else { " " }),
+            otel.kind = "client",
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = provider,
+            gen_ai.request.model = model,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            neuroflow.llm.cost_usd = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        )
+    })
 }
 
 /// Records a call's tokens on the current [`chat_span`].

@@ -13,7 +13,6 @@ use std::time::Duration;
 use neuroflow_kit::protocol::agent::{ChatMessage, Role, ToolCall, Usage};
 use neuroflow_kit::recipient::BoxFuture;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use super::error::ProviderError;
 use super::pricing::{Pricing, estimate_request_tokens, estimate_tokens};
@@ -242,7 +241,7 @@ impl LlmProvider for ScriptedProvider {
                 stop_reason,
             })
         };
-        Box::pin(call.instrument(span))
+        Box::pin(span.run(call))
     }
 }
 

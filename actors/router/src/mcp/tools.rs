@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use neuroflow_kit::protocol::router::{ToolOutput, ToolSpec};
 use neuroflow_kit::recipient::BoxFuture;
+use neuroflow_kit::sampling;
 use rmcp::ServiceError;
 use rmcp::model::{CallToolRequestParams, RequestMetaObject, Tool as McpTool};
 use serde_json::Value;
-use tracing::Instrument;
 
 use super::config::McpServerConfig;
 use super::content;
@@ -136,15 +136,19 @@ impl ToolExec for McpToolExec {
 
 impl McpToolExec {
     async fn call_remote(&self, args: Value, ctx: ToolCtx) -> ToolOutput {
-        let span = tracing::info_span!(
-            "mcp.call",
-            otel.name = %format_args!("tools/call {}", self.remote),
-            otel.kind = "client",
-            mcp.method.name = "tools/call",
-            gen_ai.tool.name = %self.remote,
-            neuroflow.mcp.server = %self.link.name(),
-        );
-        self.call_remote_in(args, ctx).instrument(span).await
+        // Runs in the tool's own task, outside any handler: the call's context says whether
+        // its trace is sampled.
+        let traced = sampling::open(ctx.trace.clone(), || {
+            tracing::info_span!(
+                "mcp.call",
+                otel.name = %format_args!("tools/call {}", self.remote),
+                otel.kind = "client",
+                mcp.method.name = "tools/call",
+                gen_ai.tool.name = %self.remote,
+                neuroflow.mcp.server = %self.link.name(),
+            )
+        });
+        traced.run(self.call_remote_in(args, ctx)).await
     }
 
     async fn call_remote_in(&self, args: Value, ctx: ToolCtx) -> ToolOutput {

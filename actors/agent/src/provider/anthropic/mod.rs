@@ -11,7 +11,6 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::provider::assemble::Assembly;
 use crate::provider::config::{ApiKey, add_headers, parse_base_url};
@@ -111,7 +110,7 @@ impl LlmProvider for AnthropicProvider {
             }
             asm.finish(req, &self.pricing)
         };
-        Box::pin(self.http.guard(cancel, call).instrument(span))
+        Box::pin(span.run(self.http.guard(cancel, call)))
     }
 }
 

@@ -15,7 +15,6 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::provider::assemble::Assembly;
 use crate::provider::config::{ApiKey, add_headers, parse_base_url};
@@ -105,7 +104,7 @@ impl LlmProvider for OpenAiProvider {
             }
             asm.finish(req, &self.pricing)
         };
-        Box::pin(self.http.guard(cancel, call).instrument(span))
+        Box::pin(span.run(self.http.guard(cancel, call)))
     }
 }
 

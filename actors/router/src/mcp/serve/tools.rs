@@ -2,17 +2,15 @@
 
 use std::sync::Arc;
 
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use neuroflow_kit::propagation;
 use neuroflow_kit::protocol::router::{ToolCallRequest, ToolError, ToolOutput, ToolSpec};
+use neuroflow_kit::sampling;
 use neuroflow_kit::trace_context::TraceContext;
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ContentBlock, Implementation, JsonObject, Tool,
 };
 use serde_json::Value;
-use tracing::Instrument;
 
 use super::catalog::{Catalog, Context, Offers, unknown_tool};
 use crate::pattern::matches_any;
@@ -74,19 +72,17 @@ impl ToolsCatalog {
             .map(|info| info.client_info.name.clone())
             .unwrap_or_default();
         // OpenTelemetry MCP semantic conventions for the server side of a tool call.
-        let span = tracing::info_span!(
-            "mcp.server",
-            otel.name = %format_args!("tools/call {name}"),
-            otel.kind = "server",
-            mcp.method.name = "tools/call",
-            gen_ai.tool.name = %name,
-            mcp.client.name = %client,
-        );
-        let call = self.tools.call(request);
-        let call = match caller_trace(&context) {
-            Some(trace) => propagation::with_trace(trace, span, call).boxed(),
-            None => call.instrument(span).boxed(),
-        };
+        let traced = sampling::open(caller_trace(&context), || {
+            tracing::info_span!(
+                "mcp.server",
+                otel.name = %format_args!("tools/call {name}"),
+                otel.kind = "server",
+                mcp.method.name = "tools/call",
+                gen_ai.tool.name = %name,
+                mcp.client.name = %client,
+            )
+        });
+        let call = traced.run(self.tools.call(request));
         // A client's `notifications/cancelled` drops the call, which cancels the tool.
         let outcome = tokio::select! {
             outcome = call => outcome,
