@@ -136,9 +136,7 @@ impl ToolExec for McpToolExec {
 
 impl McpToolExec {
     async fn call_remote(&self, args: Value, ctx: ToolCtx) -> ToolOutput {
-        // Runs in the tool's own task, outside any handler: the call's context says whether
-        // its trace is sampled.
-        let traced = sampling::open(ctx.trace.clone(), || {
+        let traced = sampling::open(None, || {
             tracing::info_span!(
                 "mcp.call",
                 otel.name = %format_args!("tools/call {}", self.remote),
