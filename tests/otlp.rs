@@ -412,17 +412,23 @@ async fn with_the_collector_down_the_node_works_and_counts_what_it_lost() {
     assert_eq!(health.status(), 200);
 }
 
-#[tokio::test]
-async fn sampling_follows_the_ratio_and_the_callers_decision() {
-    // Straight to the test's receiver: the node speaks OTLP/HTTP itself.
+/// A node sending its spans straight to the test's receiver (the node speaks OTLP/HTTP
+/// itself), recording `ratio` of new traces.
+async fn node_sampling(ratio: f64) -> (common::Node, Received) {
     let (receiver_addr, received, _) = receiver().await;
     let node = NodeBuilder::serve()
         .env(
             "NEUROFLOW_OTLP_ENDPOINT",
             &format!("http://{receiver_addr}/v1/traces"),
         )
-        .config("[telemetry]\nsample_ratio = 0.0\n")
+        .config(&format!("[telemetry]\nsample_ratio = {ratio:?}\n"))
         .start();
+    (node, received)
+}
+
+#[tokio::test]
+async fn sampling_follows_the_ratio_and_the_callers_decision() {
+    let (node, received) = node_sampling(0.0).await;
     let http = client();
     // Ratio 0: requests that start a trace are not recorded…
     for _ in 0..5 {
@@ -461,14 +467,7 @@ async fn sampling_follows_the_ratio_and_the_callers_decision() {
 
 #[tokio::test]
 async fn an_unsampled_trace_records_nothing_and_a_sampled_one_is_whole() {
-    let (receiver_addr, received, _) = receiver().await;
-    let node = NodeBuilder::serve()
-        .env(
-            "NEUROFLOW_OTLP_ENDPOINT",
-            &format!("http://{receiver_addr}/v1/traces"),
-        )
-        .config("[telemetry]\nsample_ratio = 0.5\n")
-        .start();
+    let (node, received) = node_sampling(0.5).await;
     let http = client();
     let created = http
         .post(node.url("/api/v1/agents"))
