@@ -120,10 +120,11 @@ where
                 reason: "no async runtime to run it on".into(),
             })?;
         let served = (self.serve)(msg);
-        runtime.spawn(async move {
+        // Served where it was told: in the sender's trace.
+        runtime.spawn(crate::propagation::in_current_scope(async move {
             // A tell has nobody to give the answer (or the error) to.
             let _ = served.await;
-        });
+        }));
         Ok(())
     }
 
