@@ -230,3 +230,31 @@ async fn a_refused_connection_is_a_transport_error_after_retries() {
     let err = call(&p, &CancellationToken::new()).await.unwrap_err();
     assert!(matches!(err, ProviderError::Transport(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn requests_carry_the_trace_they_are_made_in_sampled_or_not() {
+    use neuroflow_kit::TraceContext;
+    use neuroflow_kit::propagation::with_trace;
+    let server = MockServer::start(vec![ok_stream(), ok_stream(), ok_stream()]).await;
+    let p = provider(&server.url, |_| {});
+    let cancel = CancellationToken::new();
+    assert_eq!(call(&p, &cancel).await.unwrap(), "hi");
+    let headers = ["01", "00"]
+        .map(|flags| format!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"));
+    for header in &headers {
+        let trace = TraceContext::parse(header, None).unwrap();
+        let answer = with_trace(trace, tracing::Span::none(), call(&p, &cancel)).await;
+        assert_eq!(answer.unwrap(), "hi");
+    }
+    let sent: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("traceparent").map(String::from))
+        .collect();
+    // None outside a trace; the caller's otherwise, its `sampled` flag kept: a server
+    // that traces follows the decision not to record as well.
+    assert_eq!(
+        sent,
+        [None, Some(headers[0].clone()), Some(headers[1].clone())]
+    );
+}
